@@ -1,0 +1,140 @@
+package session
+
+import "time"
+
+// ConnectRequest opens a new session. It is the ssh_connect tool's input,
+// the body of POST /v1/connect and what `connect` sends.
+type ConnectRequest struct {
+	Host       string  `json:"host" jsonschema:"host name, IP address, user@host[:port], ssh://user@host:port, or an ~/.ssh/config alias"`
+	Port       int     `json:"port,omitempty" jsonschema:"SSH port (default 22, or the ssh_config Port)"`
+	Username   string  `json:"username,omitempty" jsonschema:"remote user (default: ssh_config User, else the local user)"`
+	Password   Secret  `json:"password,omitempty" jsonschema:"password for password or keyboard-interactive auth; never logged or returned"`
+	KeyPath    string  `json:"key_path,omitempty" jsonschema:"private key file to use (default: ssh_config IdentityFile, else ~/.ssh/id_*)"`
+	Passphrase Secret  `json:"passphrase,omitempty" jsonschema:"passphrase of an encrypted key; never logged or returned"`
+	UseAgent   *bool   `json:"use_agent,omitempty" jsonschema:"use the ssh-agent (default true when SSH_AUTH_SOCK is set)"`
+	Name       string  `json:"name,omitempty" jsonschema:"a unique name for the session, [a-z0-9][a-z0-9._-]{0,31}"`
+	Timeout    float64 `json:"timeout,omitempty" jsonschema:"seconds for TCP connect, handshake and auth together (default 15)"`
+}
+
+// ConnectResult describes a new session.
+type ConnectResult struct {
+	SessionID          string `json:"session_id" jsonschema:"id to pass to every other tool"`
+	Name               string `json:"name,omitempty" jsonschema:"the session's name, if given"`
+	User               string `json:"user" jsonschema:"remote user"`
+	Host               string `json:"host" jsonschema:"remote host as dialled"`
+	Port               int    `json:"port" jsonschema:"remote port"`
+	ServerVersion      string `json:"server_version" jsonschema:"the server's SSH version banner"`
+	HostKeyFingerprint string `json:"host_key_fingerprint" jsonschema:"SHA256 fingerprint of the host key"`
+	HostKeyRecorded    bool   `json:"host_key_recorded" jsonschema:"true when the host key was new and was added to known_hosts"`
+	AuthMethod         string `json:"auth_method" jsonschema:"publickey, agent, password or keyboard-interactive"`
+	// Reused is set when a CLI target resolved to a live session instead of connecting.
+	Reused bool `json:"reused,omitempty" jsonschema:"true when an existing session was reused"`
+}
+
+// ResolveRequest turns a CLI target (session id, session name, host spec or
+// ssh_config alias) into a session, connecting one when no live session to
+// that host exists (ControlMaster=auto). Only the CLI resolves targets.
+type ResolveRequest struct {
+	Target string `json:"target"`
+	// New forces a new session even when one to the same host is live.
+	New bool `json:"new,omitempty"`
+	// Connect carries the credentials and options used when connecting.
+	Connect ConnectRequest `json:"connect"`
+}
+
+// ListSessionsRequest has no fields; it exists so the operation can grow.
+type ListSessionsRequest struct{}
+
+// SessionInfo is one row of ListSessions.
+type SessionInfo struct {
+	SessionID string    `json:"session_id" jsonschema:"session id"`
+	Name      string    `json:"name,omitempty" jsonschema:"session name"`
+	User      string    `json:"user" jsonschema:"remote user"`
+	Host      string    `json:"host" jsonschema:"remote host"`
+	Port      int       `json:"port" jsonschema:"remote port"`
+	State     string    `json:"state" jsonschema:"connected, disconnected or connecting"`
+	CreatedAt time.Time `json:"created_at" jsonschema:"when the session was created (RFC 3339 UTC)"`
+	IdleMS    int64     `json:"idle_ms" jsonschema:"milliseconds since the session was last used"`
+	Shells    int       `json:"shells" jsonschema:"open interactive shells"`
+	Forwards  int       `json:"forwards" jsonschema:"active port forwards"`
+}
+
+// ListSessionsResult lists the sessions the caller may see.
+type ListSessionsResult struct {
+	Sessions []SessionInfo `json:"sessions" jsonschema:"the sessions"`
+}
+
+// CloseSessionRequest closes one session (or, from the CLI, all of them).
+type CloseSessionRequest struct {
+	SessionID string `json:"session_id" jsonschema:"id (or name) of the session to close"`
+}
+
+// CloseSessionResult reports what was closed.
+type CloseSessionResult struct {
+	SessionID      string `json:"session_id" jsonschema:"the closed session"`
+	Closed         bool   `json:"closed" jsonschema:"true when the session was closed"`
+	ShellsClosed   int    `json:"shells_closed" jsonschema:"shells ended with it"`
+	ForwardsClosed int    `json:"forwards_closed" jsonschema:"forwards ended with it"`
+}
+
+// ExecRequest runs one command (ssh_execute).
+type ExecRequest struct {
+	SessionID      string            `json:"session_id" jsonschema:"session to run on"`
+	Command        string            `json:"command" jsonschema:"shell command line, run by the remote user's login shell"`
+	Timeout        float64           `json:"timeout,omitempty" jsonschema:"seconds before the command is killed (default 600)"`
+	Cwd            string            `json:"cwd,omitempty" jsonschema:"remote working directory (must exist)"`
+	Env            map[string]string `json:"env,omitempty" jsonschema:"environment variables to set for the command"`
+	Stdin          string            `json:"stdin,omitempty" jsonschema:"text fed to the command's standard input"`
+	MaxOutputBytes int               `json:"max_output_bytes,omitempty" jsonschema:"cap per stream in bytes; head and tail kept (default 65536)"`
+}
+
+// SudoExecRequest runs one command under sudo (ssh_sudo_execute).
+type SudoExecRequest struct {
+	ExecRequest
+	SudoPassword Secret `json:"sudo_password,omitempty" jsonschema:"sudo password, sent on the command's stdin (sudo -S); not needed with NOPASSWD; never logged"`
+	// PasswordFromLogin reuses the session's login password as the sudo password (CLI --sudo-password-from-login).
+	PasswordFromLogin bool `json:"password_from_login,omitempty" jsonschema:"reuse the session's login password as the sudo password"`
+}
+
+// ExecStreamRequest is a streamed exec (the CLI's exec without --json).
+type ExecStreamRequest struct {
+	SudoExecRequest
+	// Sudo runs the command under sudo.
+	Sudo bool `json:"sudo,omitempty"`
+	// NoStdin gives the command no input (ssh -n).
+	NoStdin bool `json:"no_stdin,omitempty"`
+}
+
+// Outcome values of ExecResult.
+const (
+	OutcomeExited   = "exited"
+	OutcomeSignaled = "signaled"
+	OutcomeTimedOut = "timed_out"
+	OutcomeCanceled = "canceled"
+	OutcomeUnknown  = "unknown"
+)
+
+// ExecResult is the structured result of a command.
+type ExecResult struct {
+	Stdout          string `json:"stdout" jsonschema:"standard output (capped, head and tail kept)"`
+	Stderr          string `json:"stderr" jsonschema:"standard error (capped, head and tail kept)"`
+	ExitCode        *int   `json:"exit_code" jsonschema:"exit status; null when unknown (killed, connection lost)"`
+	Signal          string `json:"signal" jsonschema:"signal that ended the command (e.g. KILL), empty if none"`
+	DurationMS      int64  `json:"duration_ms" jsonschema:"wall time in milliseconds"`
+	TimedOut        bool   `json:"timed_out" jsonschema:"the timeout was hit"`
+	Killed          bool   `json:"killed" jsonschema:"the command was killed by us (timeout or cancel)"`
+	KillConfirmed   bool   `json:"kill_confirmed" jsonschema:"the remote process group is confirmed gone"`
+	StdoutBytes     int64  `json:"stdout_bytes" jsonschema:"total bytes the command wrote to stdout"`
+	StderrBytes     int64  `json:"stderr_bytes" jsonschema:"total bytes the command wrote to stderr"`
+	StdoutTruncated bool   `json:"stdout_truncated" jsonschema:"stdout was capped"`
+	StderrTruncated bool   `json:"stderr_truncated" jsonschema:"stderr was capped"`
+	Outcome         string `json:"outcome" jsonschema:"exited, signaled, timed_out, canceled or unknown"`
+	Encoding        string `json:"encoding,omitempty" jsonschema:"utf-8, or utf-8-lossy when invalid bytes were replaced by U+FFFD"`
+}
+
+// ProgressUpdate is what long operations report.
+type ProgressUpdate struct {
+	Done    int64  `json:"done"`
+	Total   int64  `json:"total,omitempty"`
+	Message string `json:"message,omitempty"`
+}
