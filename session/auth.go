@@ -217,6 +217,14 @@ func (a *authState) methods(cred *credentials, identitiesOnly bool) ([]ssh.AuthM
 		}
 		return signers, nil
 	}))
+	if cred.password == "" && a.caller.Prompter == nil {
+		// Nobody can give a password: don't offer methods that need one.
+		return ms, func() {
+			if agentConn != nil {
+				agentConn.Close()
+			}
+		}
+	}
 	ask := func(kind string) (string, error) {
 		if cred.password != "" {
 			return cred.password.Reveal(), nil

@@ -238,6 +238,10 @@ func (h *Holder) dialOne(ctx context.Context, p *dialPlan, e *endpoint, via *ssh
 		hk.global = []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"}
 	}
 	cb, algos, cleanup, err := hk.callback(e.addr())
+	if len(algos) == 0 {
+		// Nothing known yet: prefer the key types OpenSSH prefers.
+		algos = preferredHostKeyAlgos
+	}
 	if err != nil {
 		conn.Close()
 		return nil, connInfo{}, err
@@ -262,7 +266,8 @@ func (h *Holder) dialOne(ctx context.Context, p *dialPlan, e *endpoint, via *ssh
 		if hk.err != nil {
 			return nil, connInfo{}, hk.err
 		}
-		if ea.keyErr != nil && isAuthErr(err) {
+		if ea.keyErr != nil {
+			// A key or prompt problem explains the failure better than the server's refusal.
 			return nil, connInfo{}, ea.keyErr
 		}
 		return nil, connInfo{}, err
@@ -347,4 +352,11 @@ func (h *Holder) throttle(ctx context.Context, addr string) (func(), error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// preferredHostKeyAlgos is OpenSSH's order, so that a host first met here is
+// recorded with the key type ssh itself would record.
+var preferredHostKeyAlgos = []string{
+	ssh.CertAlgoED25519v01, ssh.CertAlgoECDSA256v01, ssh.CertAlgoECDSA384v01, ssh.CertAlgoECDSA521v01, ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01,
+	ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
 }
