@@ -60,6 +60,7 @@ The same operations are served to AI agents as MCP tools by 'serve mcp'.`,
 		NewCmdExec(f, nil),
 		NewCmdHolder(f),
 		NewCmdVersion(f),
+		NewCmdServe(f),
 	)
 	return root
 }

@@ -1,0 +1,161 @@
+package mcpserve
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/mcp-remote-ssh/mcp-remote-ssh/internal/textsafe"
+	"github.com/mcp-remote-ssh/mcp-remote-ssh/session"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// call runs one tool call: it attaches the caller, runs the operation
+// (recovering panics), audits it and shapes the result. run returns the
+// neutralised result and its text rendering.
+func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, tool string, in any,
+	run func(context.Context) (any, string, error)) (*mcp.CallToolResult, any, error) {
+	start := time.Now()
+	owner := s.owner(req.Session)
+	caller := session.Caller{
+		Owner:         owner,
+		All:           s.opts.Shared,
+		Prompter:      s.prompter(req.Session),
+		AgentSocket:   s.opts.AgentSocket,
+		HostKeyPolicy: s.opts.HostKeyPolicy,
+	}
+	prog := newProgress(ctx, req)
+	if prog != nil {
+		caller.Progress = prog.send
+	}
+	out, text, err := s.runSafe(session.WithCaller(ctx, caller), tool, run)
+	prog.stop()
+	dur := time.Since(start)
+	s.audit.record(start, tool, owner, in, out, err, dur)
+
+	clog := slog.New(mcp.NewLoggingHandler(req.Session, &mcp.LoggingHandlerOptions{LoggerName: "mcp-remote-ssh"}))
+	if err != nil {
+		e := session.AsError(err)
+		s.logger.Info("tool failed", "tool", tool, "owner", owner, "code", e.Code, "duration", dur.Round(time.Millisecond))
+		clog.Warn("tool failed", "tool", tool, "code", string(e.Code), "duration_ms", dur.Milliseconds())
+		return errorResult(e), nil, nil
+	}
+	s.logger.Debug("tool done", "tool", tool, "owner", owner, "duration", dur.Round(time.Millisecond))
+	clog.Info("tool done", "tool", tool, "duration_ms", dur.Milliseconds())
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, out, nil
+}
+
+// runSafe runs the operation, turning a panic into an internal error.
+func (s *Server) runSafe(ctx context.Context, tool string, run func(context.Context) (any, string, error)) (out any, text string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("panic in tool", "tool", tool, "panic", r, "stack", string(debug.Stack()))
+			out, text = nil, ""
+			err = session.Errf(session.CodeInternal, "this is a bug in mcp-remote-ssh; the server log has details", "internal error in %s", tool)
+		}
+	}()
+	return run(ctx)
+}
+
+// errorResult is the isError result of a failed operation: the text is
+// "code: message — hint" and structuredContent is {"error": {...}}.
+func errorResult(e *session.Error) *mcp.CallToolResult {
+	pub := session.Error{Code: e.Code, Message: textsafe.Neutralize(e.Message), Hint: textsafe.Neutralize(e.Hint)}
+	text := string(pub.Code) + ": " + pub.Message
+	if pub.Hint != "" {
+		text += " — " + pub.Hint
+	}
+	return &mcp.CallToolResult{
+		IsError:           true,
+		Content:           []mcp.Content{&mcp.TextContent{Text: text}},
+		StructuredContent: map[string]any{"error": pub},
+	}
+}
+
+// outputSchema is the schema of a result type, kept small for the token
+// budget of tools/list: types only. The meaning of each field is in the
+// result types' documentation; additionalProperties and required are left
+// out (results only grow, and every field is always present).
+func outputSchema[Out any]() *jsonschema.Schema {
+	sch, err := jsonschema.For[Out](nil)
+	if err != nil {
+		panic(fmt.Sprintf("mcpserve: output schema of %T: %v", *new(Out), err))
+	}
+	var strip func(*jsonschema.Schema)
+	strip = func(sc *jsonschema.Schema) {
+		if sc == nil {
+			return
+		}
+		sc.AdditionalProperties = nil
+		sc.Required = nil
+		sc.Description = ""
+		for _, p := range sc.Properties {
+			strip(p)
+		}
+		strip(sc.Items)
+	}
+	strip(sch)
+	return sch
+}
+
+// progress forwards an operation's progress as notifications/progress when
+// the request carries a progress token. Progress always increases: it is
+// done/total when the total is known, else the seconds elapsed.
+type progress struct {
+	ctx   context.Context
+	req   *mcp.CallToolRequest
+	token any
+	start time.Time
+
+	mu      sync.Mutex
+	last    float64
+	stopped bool
+}
+
+func newProgress(ctx context.Context, req *mcp.CallToolRequest) *progress {
+	if req.Params == nil {
+		return nil
+	}
+	tok := req.Params.GetProgressToken()
+	if tok == nil {
+		return nil
+	}
+	return &progress{ctx: ctx, req: req, token: tok, start: time.Now()}
+}
+
+func (p *progress) send(u session.ProgressUpdate) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
+	v := time.Since(p.start).Seconds()
+	if u.Total > 0 {
+		v = float64(u.Done)
+	}
+	if v <= p.last {
+		v = p.last + 0.001
+	}
+	p.last = v
+	n := &mcp.ProgressNotificationParams{ProgressToken: p.token, Progress: v, Message: textsafe.Neutralize(u.Message)}
+	if u.Total > 0 {
+		n.Total = float64(u.Total)
+	}
+	if err := p.req.Session.NotifyProgress(p.ctx, n); err != nil {
+		p.stopped = true // the client is gone or the call is over
+	}
+}
+
+// stop drops later updates (the result is on its way).
+func (p *progress) stop() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+}
