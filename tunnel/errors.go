@@ -7,8 +7,10 @@ import "errors"
 var ErrPortInUse = errors.New("port already in use")
 
 // ErrForwardRefused reports that the SSH server refused a remote listen
-// (sshd's AllowTcpForwarding, PermitListen, GatewayPorts, or a privileged port
-// for a non-root login). It maps to the contract's forward_refused code.
+// (sshd's AllowTcpForwarding, PermitListen, a port taken on the server, or a
+// privileged port for a non-root login), or forbids a local forward's target
+// (AllowTcpForwarding, PermitOpen). It maps to the contract's forward_refused
+// code.
 var ErrForwardRefused = errors.New("forward refused by the server")
 
 // ErrPrivilegedPort reports that a local listen on a port below 1024 was
@@ -30,7 +32,8 @@ var ErrClosed = errors.New("forward closed")
 // Error() does not include the hint: callers that render the contract's
 // {code, message, hint} take the hint from [Error.Hint].
 type Error struct {
-	// Op is what failed: "listen" (local) or "remote listen".
+	// Op is what failed: "listen" (here), "remote listen" (on the server)
+	// or "forward to" (a local forward's target, forbidden by the server).
 	Op string
 	// Addr is the address involved, "host:port".
 	Addr string

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/log"
+	"golang.org/x/crypto/ssh"
 )
 
 // Client is what a forward needs from an SSH connection; *ssh.Client
@@ -45,6 +46,9 @@ const (
 // copyBufferSize is the size of each pooled copy buffer; a connection uses
 // two (one per direction) while it copies.
 const copyBufferSize = 64 << 10
+
+// probeTimeout bounds the test connection Open makes for a local forward.
+const probeTimeout = 3 * time.Second
 
 // targetDialTimeout bounds a remote forward's dial to its local target.
 const targetDialTimeout = 30 * time.Second
@@ -99,13 +103,21 @@ type Forward struct {
 // to listen on spec.Listen(); each connection the server forwards is dialed
 // to spec.Target() from here.
 //
+// For a local forward Open also makes one test connection to the target
+// through the server and closes it at once, so that a server that forbids
+// the target (AllowTcpForwarding, PermitOpen) fails Open with
+// [ErrForwardRefused]; a target that refuses or does not answer yet is only
+// logged. Dynamic forwards have no fixed target: a forbidden one is answered
+// with SOCKS reply 0x02 per connection.
+//
 // ctx bounds Open only; the forward runs until Close. A listen address that
 // is not loopback is logged as a warning (it is reachable from the network).
 // Errors: a malformed spec wraps [ErrInvalidSpec]; a local listen on a port
 // in use returns an [*Error] wrapping [ErrPortInUse] that names the address;
 // a port below 1024 without the right to bind it wraps [ErrPrivilegedPort];
 // a remote listen the server refuses (AllowTcpForwarding, PermitListen, port
-// taken or privileged on the server) wraps [ErrForwardRefused]. On error
+// taken or privileged on the server) or a local forward's target it forbids
+// wraps [ErrForwardRefused]. On error
 // nothing is left listening. A nil logger discards log output.
 func Open(ctx context.Context, spec Spec, get ClientFunc, logger *log.Logger) (*Forward, error) {
 	if err := spec.validate(); err != nil {
@@ -141,6 +153,12 @@ func Open(ctx context.Context, spec Spec, get ClientFunc, logger *log.Logger) (*
 	}
 	if err != nil {
 		return nil, err
+	}
+	if spec.Direction == Local {
+		if err := f.probe(ctx); err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
 	}
 	if a, ok := ln.Addr().(*net.TCPAddr); ok && a.Port != 0 {
 		f.spec.ListenPort = a.Port
@@ -262,6 +280,48 @@ func (f *Forward) Close() error {
 	}
 	f.wg.Wait()
 	f.logger.Debug("forward closed", "listen", f.spec.Listen(), "target", f.spec.Target())
+	return nil
+}
+
+// probe makes one connection to a local forward's target through the
+// server and closes it at once, so that a server that forbids it
+// (AllowTcpForwarding, PermitOpen) is reported by Open rather than on every
+// connection. A target that refuses or does not answer within probeTimeout
+// is only logged: it may come up later.
+func (f *Forward) probe(ctx context.Context) error {
+	target := f.spec.Target()
+	c, err := f.get(ctx)
+	if err != nil {
+		return fmt.Errorf("open forward %s: get ssh connection: %w", f.spec, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	var conn net.Conn
+	if d, ok := c.(contextDialer); ok {
+		conn, err = d.DialContext(pctx, "tcp", target)
+	} else {
+		conn, err = dialWithContext(pctx, c, target)
+	}
+	if err == nil {
+		_ = conn.Close()
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("open forward %s: %w", f.spec, context.Cause(ctx))
+	}
+	var oce *ssh.OpenChannelError
+	if errors.As(err, &oce) && oce.Reason == ssh.Prohibited {
+		return &Error{
+			Op:   "forward to",
+			Addr: target,
+			Kind: ErrForwardRefused,
+			Err:  err,
+			HintText: "the SSH server does not allow connections to this target: check sshd_config " +
+				"(AllowTcpForwarding yes or local, PermitOpen) or pick a target it permits",
+		}
+	}
+	f.logger.Warn("forward: the target cannot be reached now; the forward stays open",
+		"listen", f.spec.Listen(), "target", target, "err", err)
 	return nil
 }
 

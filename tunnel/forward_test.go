@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // The scenarios below take a ClientFunc so that they run both on loopClient
@@ -421,8 +424,10 @@ func testSlowReader(t *testing.T, get ClientFunc, d time.Duration) {
 		}
 	}()
 	var peak uint64
+	sampled := make(chan struct{})
 	go func() {
 		defer wg.Done()
+		defer close(sampled)
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -439,6 +444,7 @@ func testSlowReader(t *testing.T, get ClientFunc, d time.Duration) {
 		}
 	}()
 	got := slowRead(rctx, down)
+	<-sampled
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	peak = max(peak, after.HeapInuse)
@@ -596,7 +602,7 @@ func TestCloseDuringDial(t *testing.T) {
 	block := make(chan struct{})
 	defer close(block)
 	get := func(ctx context.Context) (Client, error) { return blockingClient{block}, nil }
-	f, err := Open(context.Background(), Spec{Direction: Local, TargetHost: "127.0.0.1", TargetPort: 9}, get, testLogger(t))
+	f, err := Open(context.Background(), Spec{Direction: Dynamic}, get, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -605,6 +611,11 @@ func TestCloseDuringDial(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cn.Close()
+	socksDone := make(chan error, 1)
+	go func() {
+		_, err := socksConnect(cn, "127.0.0.1", 9)
+		socksDone <- err
+	}()
 	waitFor(t, "the connection to be accepted", 5*time.Second, func() bool { return f.Stats().ActiveConns == 1 })
 	done := make(chan struct{})
 	go func() { f.Close(); close(done) }()
@@ -613,6 +624,48 @@ func TestCloseDuringDial(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close blocked on a hanging dial")
 	}
+	if err := <-socksDone; err == nil {
+		t.Fatal("SOCKS request succeeded on a closed forward")
+	}
+}
+
+// TestOpenLocalProbe checks Open's test connection for local forwards.
+func TestOpenLocalProbe(t *testing.T) {
+	t.Parallel()
+	prohibit := func(ctx context.Context) (Client, error) { return prohibitClient{}, nil }
+	_, err := Open(context.Background(), Spec{Direction: Local, TargetHost: "127.0.0.1", TargetPort: 9}, prohibit, nil)
+	if !errors.Is(err, ErrForwardRefused) {
+		t.Fatalf("err = %v, want ErrForwardRefused", err)
+	}
+	down := func(ctx context.Context) (Client, error) { return nil, errors.New("no route to server") }
+	_, err = Open(context.Background(), Spec{Direction: Local, TargetHost: "127.0.0.1", TargetPort: 9}, down, nil)
+	if err == nil || !strings.Contains(err.Error(), "no route to server") {
+		t.Fatalf("err = %v, want the ClientFunc's error", err)
+	}
+	// A hanging target does not hold Open past the probe timeout.
+	block := make(chan struct{})
+	defer close(block)
+	hang := func(ctx context.Context) (Client, error) { return blockingClient{block}, nil }
+	start := time.Now()
+	f, err := Open(context.Background(), Spec{Direction: Local, TargetHost: "127.0.0.1", TargetPort: 9}, hang, nil)
+	if err != nil {
+		t.Fatalf("Open with a hanging target: %v", err)
+	}
+	f.Close()
+	if d := time.Since(start); d > probeTimeout+2*time.Second {
+		t.Fatalf("Open took %v", d)
+	}
+}
+
+// prohibitClient answers every dial as a server that forbids forwarding.
+type prohibitClient struct{}
+
+func (prohibitClient) Dial(network, addr string) (net.Conn, error) {
+	return nil, &ssh.OpenChannelError{Reason: ssh.Prohibited, Message: "administratively prohibited: open failed"}
+}
+
+func (prohibitClient) Listen(network, addr string) (net.Listener, error) {
+	return nil, errors.New("ssh: tcpip-forward request denied by peer")
 }
 
 func TestNonLoopbackWarning(t *testing.T) {
@@ -646,4 +699,80 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+func TestOpenRemoteErrors(t *testing.T) {
+	t.Parallel()
+	spec := Spec{Direction: Remote, TargetHost: "127.0.0.1", TargetPort: 9}
+	_, err := Open(context.Background(), spec, func(context.Context) (Client, error) { return prohibitClient{}, nil }, nil)
+	if !errors.Is(err, ErrForwardRefused) {
+		t.Fatalf("denied listen: err = %v, want ErrForwardRefused", err)
+	}
+	_, err = Open(context.Background(), spec, func(context.Context) (Client, error) { return eofClient{}, nil }, nil)
+	if err == nil || errors.Is(err, ErrForwardRefused) || !errors.Is(err, io.EOF) {
+		t.Fatalf("dead connection: err = %v, want io.EOF and not ErrForwardRefused", err)
+	}
+}
+
+// eofClient is a dead SSH connection.
+type eofClient struct{}
+
+func (eofClient) Dial(network, addr string) (net.Conn, error)       { return nil, io.EOF }
+func (eofClient) Listen(network, addr string) (net.Listener, error) { return nil, io.EOF }
+
+func TestPrivilegedPort(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() == 0 {
+		t.Skip("root may bind any port")
+	}
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n <= 1 {
+			t.Skip("net.ipv4.ip_unprivileged_port_start lets anyone bind port 1")
+		}
+	}
+	_, err := Open(context.Background(), Spec{Direction: Dynamic, ListenPort: 1}, loopGet, nil)
+	if !errors.Is(err, ErrPrivilegedPort) {
+		t.Fatalf("err = %v, want ErrPrivilegedPort", err)
+	}
+}
+
+// TestNoGoroutineLeak checks that closing forwards ends all their
+// goroutines, with connections active at Close.
+func TestNoGoroutineLeak(t *testing.T) {
+	echo := startEcho(t)
+	host, port := mustSplit(t, echo)
+	base := runtime.NumGoroutine()
+	var fs []*Forward
+	var conns []net.Conn
+	for _, spec := range []Spec{
+		{Direction: Local, TargetHost: host, TargetPort: port},
+		{Direction: Remote, TargetHost: host, TargetPort: port},
+		{Direction: Dynamic},
+	} {
+		f, err := Open(context.Background(), spec, loopGet, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+		for range 3 {
+			c, err := dialForward(f, host, port)(t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Write([]byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+	}
+	for _, f := range fs {
+		f.Close()
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	waitFor(t, "goroutines to end", 10*time.Second, func() bool { return runtime.NumGoroutine() <= base })
 }

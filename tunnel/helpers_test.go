@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
@@ -237,4 +238,19 @@ func openForward(t testing.TB, spec Spec, get ClientFunc) *Forward {
 	}
 	t.Cleanup(func() { f.Close() })
 	return f
+}
+
+// execLookPath and runCommand wrap os/exec for the tests that drive
+// OpenSSH's own client or curl.
+func execLookPath(name string) (string, error) { return exec.LookPath(name) }
+
+func runCommand(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("%s: %w: %s", name, err, stderr.String())
+	}
+	return string(out), nil
 }

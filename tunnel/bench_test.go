@@ -1,0 +1,215 @@
+package tunnel
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// benchSize is what one benchmark op moves through the forward.
+const benchSize = 64 << 20
+
+// startBulkServer serves two modes: 'u' reads to EOF and answers with the
+// 8-byte count; 'd' + an 8-byte length writes that many bytes and closes.
+func startBulkServer(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	tb.Cleanup(func() { ln.Close(); wg.Wait() })
+	block := make([]byte, 1<<20)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				var hdr [9]byte
+				if _, err := io.ReadFull(c, hdr[:1]); err != nil {
+					return
+				}
+				switch hdr[0] {
+				case 'u':
+					buf := make([]byte, 256<<10)
+					n, err := io.CopyBuffer(io.Discard, readerOnly{c}, buf)
+					if err != nil {
+						return
+					}
+					binary.BigEndian.PutUint64(hdr[1:], uint64(n))
+					_, _ = c.Write(hdr[1:])
+				case 'd':
+					if _, err := io.ReadFull(c, hdr[1:]); err != nil {
+						return
+					}
+					left := int64(binary.BigEndian.Uint64(hdr[1:]))
+					for left > 0 {
+						n := min(left, int64(len(block)))
+						if _, err := c.Write(block[:n]); err != nil {
+							return
+						}
+						left -= n
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// bulkUp sends n bytes to addr and waits for the server's count.
+func bulkUp(addr string, block []byte, n int64) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte{'u'}); err != nil {
+		return err
+	}
+	for left := n; left > 0; {
+		m := min(left, int64(len(block)))
+		if _, err := c.Write(block[:m]); err != nil {
+			return err
+		}
+		left -= m
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		return err
+	}
+	var cnt [8]byte
+	if _, err := io.ReadFull(c, cnt[:]); err != nil {
+		return fmt.Errorf("read count: %w", err)
+	}
+	if got := int64(binary.BigEndian.Uint64(cnt[:])); got != n {
+		return fmt.Errorf("server got %d bytes, sent %d", got, n)
+	}
+	return nil
+}
+
+// bulkDown asks addr for n bytes and reads them.
+func bulkDown(addr string, buf []byte, n int64) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var hdr [9]byte
+	hdr[0] = 'd'
+	binary.BigEndian.PutUint64(hdr[1:], uint64(n))
+	if _, err := c.Write(hdr[:]); err != nil {
+		return err
+	}
+	got, err := io.CopyBuffer(io.Discard, readerOnly{c}, buf)
+	if err != nil {
+		return err
+	}
+	if got != n {
+		return fmt.Errorf("got %d bytes, want %d", got, n)
+	}
+	return nil
+}
+
+func benchBulk(b *testing.B, listen string) {
+	block := make([]byte, 1<<20)
+	b.Run("up", func(b *testing.B) {
+		b.SetBytes(benchSize)
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := bulkUp(listen, block, benchSize); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("down", func(b *testing.B) {
+		b.SetBytes(benchSize)
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := bulkDown(listen, block, benchSize); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkLocalForward moves 64 MiB per op up and down through a local
+// forward over a real sshd: "tunnel" is this package on x/crypto/ssh,
+// "openssh" the same transfer through `ssh -N -L` against the same server,
+// as the baseline. Compare the MB/s of the two.
+func BenchmarkLocalForward(b *testing.B) {
+	bed := newSSHBed(b)
+	target := startBulkServer(b)
+	host, port := mustSplit(b, target)
+
+	b.Run("tunnel", func(b *testing.B) {
+		f, err := Open(context.Background(), Spec{Direction: Local, TargetHost: host, TargetPort: port}, bed.get, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		benchBulk(b, f.Spec().Listen())
+	})
+	b.Run("openssh", func(b *testing.B) {
+		listen := startOpenSSHForward(b, bed, target)
+		benchBulk(b, listen)
+	})
+}
+
+// startOpenSSHForward runs `ssh -N -L` to target against the bed's sshd and
+// returns its listen address once it accepts connections.
+func startOpenSSHForward(tb testing.TB, bed *sshBed, target string) string {
+	tb.Helper()
+	sshPath, err := exec.LookPath("ssh")
+	if err != nil {
+		tb.Skip("OpenSSH client not installed")
+	}
+	_, sshdPort := mustSplit(tb, bed.srv.Addr)
+	lport := freePort(tb)
+	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(lport))
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, sshPath, "-N", "-F", "/dev/null",
+		"-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "ExitOnForwardFailure=yes",
+		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+bed.knownHosts,
+		"-i", bed.user.KeyPath, "-p", strconv.Itoa(sshdPort),
+		"-L", listen+":"+target, bed.user.Name+"@127.0.0.1")
+	cmd.Env = append(os.Environ(), "HOME="+tb.TempDir())
+	if err := cmd.Start(); err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	tb.Cleanup(func() { cancel(); <-exited })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", listen)
+		if err == nil {
+			c.Close()
+			return listen
+		}
+		select {
+		case err := <-exited:
+			tb.Fatalf("ssh -L exited: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("ssh -L did not listen on %s within 10s", listen)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
