@@ -43,8 +43,8 @@ type Options struct {
 	AllowLocalWrite []string
 	// HostKeyPolicy is strict, accept-new, ask or off.
 	HostKeyPolicy string
-	// AgentSocket is the SSH_AUTH_SOCK sent with each call (default: the
-	// server process's own).
+	// AgentSocket is the SSH_AUTH_SOCK sent with each call (serve mcp
+	// passes its own); empty means no agent.
 	AgentSocket string
 	// Logger logs to stderr (never stdout); default a charmbracelet logger on stderr.
 	Logger *log.Logger
@@ -77,9 +77,6 @@ func New(ops session.Operations, opts Options) *Server {
 	}
 	if opts.Version == "" {
 		opts.Version = "dev"
-	}
-	if opts.AgentSocket == "" {
-		opts.AgentSocket = os.Getenv("SSH_AUTH_SOCK")
 	}
 	if opts.Shared && len(opts.AllowHosts) > 0 {
 		ops = allowHostsOps{Operations: ops, patterns: opts.AllowHosts}
