@@ -187,7 +187,7 @@ func (h *Holder) exec(ctx context.Context, req SudoExecRequest, sudo bool, stdio
 	case waitErr = <-done:
 	case <-ctx.Done():
 		res.Killed = true
-		res.KillConfirmed = h.kill(s, ss, mf.pid(), done)
+		res.KillConfirmed = h.kill(s, ss, mf.waitPID(2*time.Second), done)
 		if errors.Is(context.Cause(ctx), errExecTimeout) {
 			res.TimedOut, res.Outcome = true, OutcomeTimedOut
 		} else {
@@ -290,11 +290,16 @@ func (h *Holder) kill(s *Session, ss *ssh.Session, pgid int, done <-chan error) 
 	confirmed := false
 	if pgid > 1 {
 		script := fmt.Sprintf(`g=%d; kill -TERM -- -$g 2>/dev/null; i=0; while [ $i -lt 20 ]; do if command -v pgrep >/dev/null 2>&1; then pgrep -g $g >/dev/null 2>&1 || break; else kill -0 -- -$g 2>/dev/null || break; fi; sleep 0.1; i=$((i+1)); done; kill -KILL -- -$g 2>/dev/null; sleep 0.1; if command -v pgrep >/dev/null 2>&1; then pgrep -g $g >/dev/null 2>&1 && echo alive || echo gone; else kill -0 -- -$g 2>/dev/null && echo alive || echo gone; fi`, pgid)
-		if ks, _, rel, err := s.openSession(kctx); err == nil {
-			out, _ := ks.Output(script)
+		ks, _, rel, err := s.openSession(kctx)
+		if err == nil {
+			var out []byte
+			out, err = ks.Output(script)
 			ks.Close()
 			rel()
 			confirmed = strings.TrimSpace(string(out)) == "gone"
+		}
+		if err != nil {
+			h.cfg.Logger.Warn("fallback kill failed", "session", s.id, "pgid", pgid, "err", err)
 		}
 	}
 	select {
@@ -444,10 +449,19 @@ func (m *markerFilter) record(v string) {
 	}
 }
 
-func (m *markerFilter) pid() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.pgid
+// waitPID returns the process group id, waiting up to d for its marker (it
+// may still be in flight when the caller cancels right after the start).
+func (m *markerFilter) waitPID(d time.Duration) int {
+	deadline := time.Now().Add(d)
+	for {
+		m.mu.Lock()
+		pgid := m.pgid
+		m.mu.Unlock()
+		if pgid != 0 || time.Now().After(deadline) {
+			return pgid
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // flush writes out a partial marker left at the end of the stream.

@@ -227,8 +227,9 @@ func (s *Session) openSession(ctx context.Context) (*ssh.Session, *ssh.Client, f
 		}
 		release()
 		var oce *ssh.OpenChannelError
-		if errors.As(err, &oce) && oce.Reason == ssh.Prohibited && attempt < 1000 {
-			// The server's MaxSessions is below ours: wait for a channel to end.
+		if errors.As(err, &oce) && (oce.Reason == ssh.Prohibited || oce.Reason == ssh.ConnectionFailed) && attempt < 3000 {
+			// The server is at its MaxSessions (OpenSSH answers "open failed"),
+			// or a channel we closed is not freed there yet: wait and retry.
 			select {
 			case <-time.After(20 * time.Millisecond):
 				continue

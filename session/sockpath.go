@@ -48,8 +48,9 @@ func StateDir() (string, error) {
 }
 
 // checkSocketPath validates the socket path's length and prepares its
-// directory: created 0700 when missing; an existing one must be a real
-// directory owned by us and not accessible to others.
+// directory: created 0700 when missing. An existing one must be a real
+// directory owned by us that nobody else can write to; it is refused, never
+// chmod-ed (it may be a directory of the user's, such as $HOME).
 func checkSocketPath(path string) error {
 	if len(path) > maxSocketPath {
 		return Errf(CodeInvalidArgument, "set MCP_REMOTE_SSH_SOCKET (or XDG_RUNTIME_DIR) to a shorter path",
@@ -64,18 +65,18 @@ func checkSocketPath(path string) error {
 		return Wrap(CodeHolderUnavailable, err, "", "socket directory %s", dir)
 	}
 	sys, _ := st.Sys().(*syscall.Stat_t)
+	const elsewhere = "remove it, or point MCP_REMOTE_SSH_SOCKET elsewhere"
 	switch {
 	case st.Mode()&os.ModeSymlink != 0:
-		return Errf(CodePermissionDenied, "remove it, or point MCP_REMOTE_SSH_SOCKET elsewhere", "socket directory %s is a symlink; refusing to use it", dir)
+		return Errf(CodePermissionDenied, elsewhere, "socket directory %s is a symlink; refusing to use it", dir)
 	case !st.IsDir():
-		return Errf(CodePermissionDenied, "remove it, or point MCP_REMOTE_SSH_SOCKET elsewhere", "socket directory %s is not a directory", dir)
+		return Errf(CodePermissionDenied, elsewhere, "socket directory %s is not a directory", dir)
 	case sys != nil && int(sys.Uid) != os.Getuid():
-		return Errf(CodePermissionDenied, "remove it, or point MCP_REMOTE_SSH_SOCKET elsewhere", "socket directory %s is owned by uid %d, not by us (uid %d); refusing to use it", dir, sys.Uid, os.Getuid())
-	case st.Mode().Perm()&0o077 != 0 && filepath.Base(dir) != "." && dir != os.TempDir():
-		// A directory we own with loose permissions: tighten it only if we created it for us.
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return Wrap(CodePermissionDenied, err, "run: chmod 700 "+dir, "socket directory %s is accessible to others", dir)
-		}
+		return Errf(CodePermissionDenied, elsewhere, "socket directory %s is owned by uid %d, not by us (uid %d); refusing to use it", dir, sys.Uid, os.Getuid())
+	case st.Mode().Perm()&0o022 != 0:
+		// Others could plant files beside the socket (its lock, a fake socket).
+		return Errf(CodePermissionDenied, "run: chmod 700 "+dir+" (or point MCP_REMOTE_SSH_SOCKET at a private directory)",
+			"socket directory %s is writable by others (mode %04o); refusing to use it", dir, st.Mode().Perm())
 	}
 	return nil
 }

@@ -50,9 +50,13 @@ func EnsureHolder(ctx context.Context, path string, start func() error) (started
 
 // lockFile takes an exclusive flock on path, waiting up to 15 s.
 func lockFile(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
-		return nil, Wrap(CodeHolderUnavailable, err, "", "open lock %s", path)
+		return nil, Wrap(CodeHolderUnavailable, err, "remove it if it is not ours", "open lock %s", path)
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, Errf(CodePermissionDenied, "remove it if it is safe", "lock %s is not a regular file; refusing to use it", path)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
