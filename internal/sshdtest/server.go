@@ -33,7 +33,7 @@ var hostKeyTypes = []struct {
 }{
 	{"ed25519", ssh.KeyAlgoED25519, ""},
 	{"ecdsa", ssh.KeyAlgoECDSA256, "256"},
-	{"rsa", ssh.KeyAlgoRSA, "3072"},
+	{"rsa", ssh.KeyAlgoRSA, "2048"},
 }
 
 // Server is a running OpenSSH sshd on 127.0.0.1, started by [Start] and
@@ -120,9 +120,10 @@ func WithPort(port int) Option {
 // free port, its own ed25519, ECDSA and RSA host keys, StrictModes no,
 // AuthorizedKeysFile Dir/authorized_keys/%u, password, keyboard-interactive
 // (PAM) and public key authentication, TCP forwarding, the sftp subsystem and
-// LogLevel DEBUG1. It returns once sshd logged that it listens and a dial
-// reads its SSH banner, within 10 s. tb.Cleanup stops it and kills its
-// per-connection children; when the test failed, the sshd log is printed.
+// LogLevel DEBUG1. It returns once sshd has bound the port (its PidFile
+// names it) and a dial reads its SSH banner, within 10 s. tb.Cleanup stops
+// it and kills its per-connection children; when the test failed, the sshd
+// log is printed.
 func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
 	Require(tb)
@@ -186,7 +187,7 @@ func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Cleanup(s.Stop)
 
 	if err := s.start(); err != nil {
-		tb.Fatalf("sshdtest: start sshd: %v\nsshd log:\n%s", err, s.Log())
+		tb.Fatalf("sshdtest: start sshd: %v", err) // the log follows at cleanup
 	}
 	return s
 }
@@ -614,7 +615,7 @@ func (s *Server) Restart(tb testing.TB) {
 	tb.Helper()
 	s.Stop()
 	if err := s.start(); err != nil {
-		tb.Fatalf("sshdtest: restart sshd: %v\nsshd log:\n%s", err, s.Log())
+		tb.Fatalf("sshdtest: restart sshd: %v", err) // the log follows at cleanup
 	}
 }
 

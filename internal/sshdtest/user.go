@@ -213,7 +213,7 @@ func (u *User) generateKeys(dir string) error {
 	}{
 		{u.KeyPath, "ed25519", "", ""},
 		{u.EncKeyPath, "ed25519", "", u.Passphrase},
-		{u.RSAKeyPath, "rsa", "3072", ""},
+		{u.RSAKeyPath, "rsa", "2048", ""},
 	}
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
@@ -439,11 +439,11 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// run runs a command with a one-minute timeout, feeding it stdin, and returns
-// an error holding its output when it fails. env nil means the current
-// environment.
+// run runs a command with a two-minute timeout (generous: test machines are
+// often loaded), feeding it stdin, and returns an error holding its output
+// when it fails. env nil means the current environment.
 func run(env []string, stdin, name string, args ...string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = env
