@@ -491,7 +491,13 @@ func (f *Forward) serve(c net.Conn) {
 		up, err = d.DialContext(f.ctx, "tcp", target)
 	}
 	if err != nil {
-		if f.ctx.Err() == nil {
+		var se *SOCKSError
+		switch {
+		case f.ctx.Err() != nil:
+		case errors.As(err, &se) && se.Target == "":
+			f.logger.Info("forward: closing a connection: SOCKS5 handshake failed",
+				"listen", f.spec.Listen(), "from", c.RemoteAddr(), "err", err)
+		default:
 			f.logger.Warn("forward: closing a connection: cannot reach the target",
 				"listen", f.spec.Listen(), "target", target, "err", err)
 		}

@@ -108,21 +108,40 @@ func (b *sshBed) dialCount() int {
 	return b.dials
 }
 
-// The sshd-backed tests share one server per test function (sshd and a
-// user take a moment to set up).
+// Each sshd-backed test function starts its own server and user; they run in
+// parallel, except the slow-reader test, which measures the heap.
 
-func TestSSHEcho(t *testing.T)           { testEcho(t, newSSHBed(t).get) }
-func TestSSHHalfClose(t *testing.T)      { testHalfClose(t, newSSHBed(t).get) }
-func TestSSHConcurrent(t *testing.T)     { testConcurrent(t, newSSHBed(t).get) }
-func TestSSHCloseFreesPort(t *testing.T) { testCloseFreesPort(t, newSSHBed(t).get) }
-func TestSSHPortInUse(t *testing.T)      { testPortInUse(t, newSSHBed(t).get) }
-func TestSSHRefusedTarget(t *testing.T)  { testRefusedTarget(t, newSSHBed(t).get) }
+func TestSSHEcho(t *testing.T) {
+	t.Parallel()
+	testEcho(t, newSSHBed(t).get)
+}
+func TestSSHHalfClose(t *testing.T) {
+	t.Parallel()
+	testHalfClose(t, newSSHBed(t).get)
+}
+func TestSSHConcurrent(t *testing.T) {
+	t.Parallel()
+	testConcurrent(t, newSSHBed(t).get)
+}
+func TestSSHCloseFreesPort(t *testing.T) {
+	t.Parallel()
+	testCloseFreesPort(t, newSSHBed(t).get)
+}
+func TestSSHPortInUse(t *testing.T) {
+	t.Parallel()
+	testPortInUse(t, newSSHBed(t).get)
+}
+func TestSSHRefusedTarget(t *testing.T) {
+	t.Parallel()
+	testRefusedTarget(t, newSSHBed(t).get)
+}
 
 // TestSSHSlowReader: 3 s here; the 20 s run of reliability.md is in the soak
 // suite.
 func TestSSHSlowReader(t *testing.T) { testSlowReader(t, newSSHBed(t).get, 3*time.Second) }
 
 func TestSSHRemoteRefused(t *testing.T) {
+	t.Parallel()
 	b := newSSHBed(t, "AllowTcpForwarding no")
 	echo := startEcho(t)
 	host, port := mustSplit(t, echo)
@@ -169,6 +188,7 @@ func TestSSHRemoteRefused(t *testing.T) {
 }
 
 func TestSSHPermitListenAndOpen(t *testing.T) {
+	t.Parallel()
 	echo := startEcho(t)
 	host, port := mustSplit(t, echo)
 	b := newSSHBed(t, "PermitListen 127.0.0.1:1", "PermitOpen 127.0.0.1:1")
@@ -201,6 +221,7 @@ func TestSSHPermitListenAndOpen(t *testing.T) {
 // dynamic forwards pick up the next connection by themselves; a remote
 // forward reports StateError until Rebind listens again on the same port.
 func TestSSHReconnect(t *testing.T) {
+	t.Parallel()
 	b := newSSHBed(t)
 	echo := startEcho(t)
 	host, port := mustSplit(t, echo)
@@ -244,6 +265,7 @@ func TestSSHReconnect(t *testing.T) {
 // TestSSHCurlSOCKS checks the SOCKS server with curl --socks5-hostname when
 // curl is installed.
 func TestSSHCurlSOCKS(t *testing.T) {
+	t.Parallel()
 	curl, err := execLookPath("curl")
 	if err != nil {
 		t.Skip("curl not installed")
