@@ -298,3 +298,31 @@ func TestSSHCurlSOCKS(t *testing.T) {
 		t.Fatalf("curl through SOCKS: %q, %v", out, err)
 	}
 }
+
+// TestSSHBulk sends 100 MiB each way at once through a local forward to an
+// echo server, half-closes, and compares sha256 and counters
+// (reliability.md, Forwarding).
+func TestSSHBulk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100 MiB transfer skipped in -short mode")
+	}
+	t.Parallel()
+	b := newSSHBed(t)
+	echo := startEcho(t)
+	host, port := mustSplit(t, echo)
+	f := openForward(t, Spec{Direction: Local, TargetHost: host, TargetPort: port}, b.get)
+	payload := randomBytes(t, 100<<20)
+	cn, err := net.Dial("tcp", f.Spec().Listen())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := roundTrip(t, cn, payload); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("100 MiB each way in %v", time.Since(start))
+	waitFor(t, "the connection to end", 10*time.Second, func() bool { return f.Stats().ActiveConns == 0 })
+	if st := f.Stats(); st.BytesIn != int64(len(payload)) || st.BytesOut != int64(len(payload)) {
+		t.Fatalf("Stats = %+v, want %d bytes each way", st, len(payload))
+	}
+}
