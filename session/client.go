@@ -250,33 +250,11 @@ func (c *Client) ExecStream(ctx context.Context, req ExecStreamRequest, stdio St
 	if err != nil {
 		return ExecResult{}, Wrap(CodeInternal, err, "", "encode exec request")
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", c.path)
+	conn, br, caller, err := c.stream(ctx, "exec-stream", body)
 	if err != nil {
-		return ExecResult{}, c.unavailable(err)
-	}
-	defer conn.Close()
-	hreq, _ := http.NewRequest(http.MethodPost, "http://holder/v1/exec-stream", bytes.NewReader(body))
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Connection", "Upgrade")
-	hreq.Header.Set("Upgrade", streamProto)
-	caller := c.headers(ctx, hreq.Header)
-	if err := hreq.Write(conn); err != nil {
-		return ExecResult{}, c.unavailable(err)
-	}
-	br := bufio.NewReaderSize(conn, 64<<10)
-	resp, err := http.ReadResponse(br, hreq)
-	if err != nil {
-		return ExecResult{}, c.unavailable(err)
-	}
-	if err := c.checkVersion(resp.Header); err != nil {
 		return ExecResult{}, err
 	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		return ExecResult{}, decodeErr(resp.StatusCode, data)
-	}
+	defer conn.Close()
 	var wmu sync.Mutex
 	stop := context.AfterFunc(ctx, func() {
 		wmu.Lock()
@@ -354,6 +332,153 @@ func (c *Client) ExecStream(ctx context.Context, req ExecStreamRequest, stdio St
 			}
 			gotResult = true
 			return res, opErr
+		}
+	}
+}
+
+// stream opens an upgraded connection for op with a JSON body.
+func (c *Client) stream(ctx context.Context, op string, body []byte) (net.Conn, *bufio.Reader, Caller, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.path)
+	if err != nil {
+		return nil, nil, Caller{}, c.unavailable(err)
+	}
+	hreq, _ := http.NewRequest(http.MethodPost, "http://holder/v1/"+op, bytes.NewReader(body))
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Connection", "Upgrade")
+	hreq.Header.Set("Upgrade", streamProto)
+	caller := c.headers(ctx, hreq.Header)
+	if err := hreq.Write(conn); err != nil {
+		conn.Close()
+		return nil, nil, caller, c.unavailable(err)
+	}
+	br := bufio.NewReaderSize(conn, 64<<10)
+	resp, err := http.ReadResponse(br, hreq)
+	if err != nil {
+		conn.Close()
+		return nil, nil, caller, c.unavailable(err)
+	}
+	if err := c.checkVersion(resp.Header); err != nil {
+		conn.Close()
+		return nil, nil, caller, err
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		conn.Close()
+		return nil, nil, caller, decodeErr(resp.StatusCode, data)
+	}
+	return conn, br, caller, nil
+}
+
+// ShellOpen opens a shell in the holder.
+func (c *Client) ShellOpen(ctx context.Context, req ShellOpenRequest) (res ShellOpenResult, err error) {
+	return res, c.call(ctx, "shell/open", req, &res)
+}
+
+// ShellSend types into a shell in the holder.
+func (c *Client) ShellSend(ctx context.Context, req ShellSendRequest) (res ShellSendResult, err error) {
+	return res, c.call(ctx, "shell/send", req, &res)
+}
+
+// ShellRead reads a shell's output from the holder.
+func (c *Client) ShellRead(ctx context.Context, req ShellReadRequest) (res ShellReadResult, err error) {
+	return res, c.call(ctx, "shell/read", req, &res)
+}
+
+// ShellControl sends a control key to a shell in the holder.
+func (c *Client) ShellControl(ctx context.Context, req ShellControlRequest) (res ShellControlResult, err error) {
+	return res, c.call(ctx, "shell/control", req, &res)
+}
+
+// ShellWait waits on a shell in the holder.
+func (c *Client) ShellWait(ctx context.Context, req ShellWaitRequest) (res ShellWaitResult, err error) {
+	return res, c.call(ctx, "shell/wait", req, &res)
+}
+
+// ShellClose closes a shell in the holder.
+func (c *Client) ShellClose(ctx context.Context, req ShellCloseRequest) (res ShellCloseResult, err error) {
+	return res, c.call(ctx, "shell/close", req, &res)
+}
+
+// ShellAttach attaches a terminal to a shell in the holder.
+func (c *Client) ShellAttach(ctx context.Context, req ShellAttachRequest, term Terminal) (ShellAttachResult, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return ShellAttachResult{}, Wrap(CodeInternal, err, "", "encode attach request")
+	}
+	conn, br, _, err := c.stream(ctx, "shell/attach", body)
+	if err != nil {
+		return ShellAttachResult{}, err
+	}
+	defer conn.Close()
+	var wmu sync.Mutex
+	send := func(typ byte, p []byte) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		return WriteFrame(conn, typ, p)
+	}
+	stop := context.AfterFunc(ctx, func() { send(FrameCancel, nil); conn.Close() })
+	defer stop()
+	done := make(chan struct{})
+	defer close(done)
+	if term.Input != nil {
+		go func() {
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := term.Input.Read(buf)
+				if n > 0 && send(FrameStdin, buf[:n]) != nil {
+					return
+				}
+				if err != nil {
+					send(FrameStdinEOF, nil)
+					return
+				}
+			}
+		}()
+	}
+	if term.Resize != nil {
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				case sz, ok := <-term.Resize:
+					if !ok {
+						return
+					}
+					b, _ := json.Marshal(sz)
+					send(FrameResize, b)
+				}
+			}
+		}()
+	}
+	buf := make([]byte, 0, 256<<10)
+	for {
+		typ, p, err := ReadFrame(br, buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ShellAttachResult{}, nil
+			}
+			return ShellAttachResult{}, c.unavailable(fmt.Errorf("attach stream ended early: %w", err))
+		}
+		switch typ {
+		case FrameStdout:
+			if _, err := term.Output.Write(p); err != nil {
+				return ShellAttachResult{}, Wrap(CodeCanceled, err, "", "write terminal")
+			}
+		case FrameError:
+			var e Error
+			if err := json.Unmarshal(p, &e); err != nil {
+				return ShellAttachResult{}, Wrap(CodeInternal, err, "", "decode error frame")
+			}
+			return ShellAttachResult{}, &e
+		case FrameResult:
+			var res ShellAttachResult
+			if err := json.Unmarshal(p, &res); err != nil {
+				return res, Wrap(CodeInternal, err, "", "decode result frame")
+			}
+			return res, nil
 		}
 	}
 }

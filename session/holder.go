@@ -29,6 +29,9 @@ type HolderConfig struct {
 	MaxChannels int
 	// AllowHosts, when set, are path.Match patterns a host must match to be connected.
 	AllowHosts []string
+	// MaxShells bounds shells per session (16); ShellBuffer is each shell's rolling buffer (512 KiB).
+	MaxShells   int
+	ShellBuffer int
 }
 
 // Holder owns SSH sessions and implements Operations in-process.

@@ -24,6 +24,15 @@ type Operations interface {
 	// (no cap, no buffering of the whole output). Stdout and Stderr of the
 	// result are empty; the byte counts are set.
 	ExecStream(ctx context.Context, req ExecStreamRequest, stdio Stdio) (ExecResult, error)
+
+	ShellOpen(ctx context.Context, req ShellOpenRequest) (ShellOpenResult, error)
+	ShellSend(ctx context.Context, req ShellSendRequest) (ShellSendResult, error)
+	ShellRead(ctx context.Context, req ShellReadRequest) (ShellReadResult, error)
+	ShellControl(ctx context.Context, req ShellControlRequest) (ShellControlResult, error)
+	ShellWait(ctx context.Context, req ShellWaitRequest) (ShellWaitResult, error)
+	ShellClose(ctx context.Context, req ShellCloseRequest) (ShellCloseResult, error)
+	// ShellAttach streams a live shell to and from a person's terminal.
+	ShellAttach(ctx context.Context, req ShellAttachRequest, term Terminal) (ShellAttachResult, error)
 }
 
 // Stdio are the streams of a streamed exec. Stdin may be nil (no input).

@@ -102,6 +102,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	route(s, mux, "close", s.holder.CloseSession)
 	route(s, mux, "exec", s.holder.Exec)
 	route(s, mux, "sudo-exec", s.holder.SudoExec)
+	route(s, mux, "shell/open", s.holder.ShellOpen)
+	route(s, mux, "shell/send", s.holder.ShellSend)
+	route(s, mux, "shell/read", s.holder.ShellRead)
+	route(s, mux, "shell/control", s.holder.ShellControl)
+	route(s, mux, "shell/wait", s.holder.ShellWait)
+	route(s, mux, "shell/close", s.holder.ShellClose)
+	mux.HandleFunc("POST /v1/shell/attach", s.shellAttach)
 	mux.HandleFunc("POST /v1/exec-stream", s.execStream)
 	mux.HandleFunc("POST /v1/answer", s.answer)
 	mux.HandleFunc("GET /v1/version", func(w http.ResponseWriter, r *http.Request) {
@@ -321,25 +328,12 @@ func decodeBody(body io.Reader, v any) error {
 
 // execStream upgrades the connection and runs a streamed exec over frames.
 func (s *Server) execStream(w http.ResponseWriter, r *http.Request) {
-	if !strings.EqualFold(r.Header.Get("Upgrade"), streamProto) {
-		writeErr(w, Errf(CodeInvalidArgument, "send Connection: Upgrade and Upgrade: "+streamProto, "exec-stream needs an upgraded connection"))
-		return
-	}
 	var req ExecStreamRequest
-	if err := decodeBody(r.Body, &req); err != nil {
-		writeErr(w, err)
-		return
-	}
-	conn, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		writeErr(w, Wrap(CodeInternal, err, "", "hijack"))
+	conn, brw, ok := s.upgrade(w, r, &req)
+	if !ok {
 		return
 	}
 	defer conn.Close()
-	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: %s\r\nConnection: Upgrade\r\n%s: %s\r\n\r\n", streamProto, HeaderVersion, s.version)
-	if err := brw.Flush(); err != nil {
-		return
-	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	var wmu sync.Mutex
@@ -407,3 +401,88 @@ func (s *Server) execStream(w http.ResponseWriter, r *http.Request) {
 }
 
 func (r ExecStreamRequest) noStdin() bool { return r.NoStdin }
+
+// upgrade checks and hijacks an upgraded stream request, after decoding its body into req.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, req any) (net.Conn, *bufio.ReadWriter, bool) {
+	if !strings.EqualFold(r.Header.Get("Upgrade"), streamProto) {
+		writeErr(w, Errf(CodeInvalidArgument, "send Connection: Upgrade and Upgrade: "+streamProto, "%s needs an upgraded connection", r.URL.Path))
+		return nil, nil, false
+	}
+	if err := decodeBody(r.Body, req); err != nil {
+		writeErr(w, err)
+		return nil, nil, false
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		writeErr(w, Wrap(CodeInternal, err, "", "hijack"))
+		return nil, nil, false
+	}
+	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: %s\r\nConnection: Upgrade\r\n%s: %s\r\n\r\n", streamProto, HeaderVersion, s.version)
+	if err := brw.Flush(); err != nil {
+		conn.Close()
+		return nil, nil, false
+	}
+	return conn, brw, true
+}
+
+// shellAttach streams a shell over an upgraded connection: 'o' frames out;
+// 'i' keystrokes and 'r' resizes ([cols, rows]) in; a final 'R' or 'X'.
+func (s *Server) shellAttach(w http.ResponseWriter, r *http.Request) {
+	var req ShellAttachRequest
+	conn, brw, ok := s.upgrade(w, r, &req)
+	if !ok {
+		return
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	ctx = WithCaller(ctx, s.callerFor(r, func(event) {}))
+	var wmu sync.Mutex
+	inR, inW := io.Pipe()
+	resize := make(chan [2]int, 4)
+	go func() {
+		defer cancel()
+		defer inW.Close()
+		br := bufio.NewReader(brw)
+		buf := make([]byte, 0, 64<<10)
+		for {
+			typ, p, err := ReadFrame(br, buf)
+			if err != nil {
+				return
+			}
+			switch typ {
+			case FrameStdin:
+				if req.ReadOnly {
+					continue // watching only: keystrokes are dropped
+				}
+				if _, err := inW.Write(p); err != nil {
+					return
+				}
+			case FrameResize:
+				var sz [2]int
+				if json.Unmarshal(p, &sz) == nil {
+					select {
+					case resize <- sz:
+					default:
+					}
+				}
+			case FrameStdinEOF, FrameCancel:
+				return
+			}
+		}
+	}()
+	term := Terminal{Output: &frameWriter{mu: &wmu, w: conn, typ: FrameStdout}, Resize: resize}
+	if !req.ReadOnly {
+		term.Input = inR
+	}
+	res, err := s.holder.ShellAttach(ctx, req, term)
+	wmu.Lock()
+	defer wmu.Unlock()
+	if err != nil {
+		b, _ := json.Marshal(AsError(err))
+		WriteFrame(conn, FrameError, b)
+		return
+	}
+	b, _ := json.Marshal(res)
+	WriteFrame(conn, FrameResult, b)
+}

@@ -42,6 +42,7 @@ type Session struct {
 	chanSem  chan struct{}
 	shells   map[string]Resource
 	forwards map[string]Resource
+	shellSeq int
 	// stop ends the keepalive goroutine of the current connection.
 	stop chan struct{}
 }

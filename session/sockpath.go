@@ -47,20 +47,37 @@ func StateDir() (string, error) {
 	return d, nil
 }
 
+// checkSocketLen refuses a path too long for a unix socket.
+func checkSocketLen(path string) error {
+	if len(path) > maxSocketPath {
+		return Errf(CodeInvalidArgument, "set MCP_REMOTE_SSH_SOCKET (or XDG_RUNTIME_DIR) to a shorter path",
+			"socket path %s is %d bytes long; unix sockets allow at most %d", path, len(path), maxSocketPath)
+	}
+	return nil
+}
+
 // checkSocketPath validates the socket path's length and prepares its
 // directory: created 0700 when missing. An existing one must be a real
 // directory owned by us that nobody else can write to; it is refused, never
 // chmod-ed (it may be a directory of the user's, such as $HOME).
 func checkSocketPath(path string) error {
-	if len(path) > maxSocketPath {
-		return Errf(CodeInvalidArgument, "set MCP_REMOTE_SSH_SOCKET (or XDG_RUNTIME_DIR) to a shorter path",
-			"socket path %s is %d bytes long; unix sockets allow at most %d", path, len(path), maxSocketPath)
+	if err := checkSocketLen(path); err != nil {
+		return err
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Wrap(CodeHolderUnavailable, err, "check the parent directory's permissions", "create socket directory %s", dir)
 	}
+	return checkSocketDir(dir)
+}
+
+// checkSocketDir refuses a socket directory that is not ours alone. A
+// missing one is fine (nothing can be listening in it).
+func checkSocketDir(dir string) error {
 	st, err := os.Lstat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return Wrap(CodeHolderUnavailable, err, "", "socket directory %s", dir)
 	}
@@ -79,6 +96,21 @@ func checkSocketPath(path string) error {
 			"socket directory %s is writable by others (mode %04o); refusing to use it", dir, st.Mode().Perm())
 	}
 	return nil
+}
+
+// CheckSocket reports whether a holder answers on path, refusing, as
+// [EnsureHolder] does, a path that is not ours: too long, a symlink or another
+// kind of file, a socket or directory of another user, a directory others can
+// write to. It creates nothing and starts nothing.
+func CheckSocket(path string) (live bool, err error) {
+	if err := checkSocketLen(path); err != nil {
+		return false, err
+	}
+	if err := checkSocketDir(filepath.Dir(path)); err != nil {
+		return false, err
+	}
+	live, _, err = inspectSocket(path)
+	return live, err
 }
 
 // inspectSocket tells what is at path: nothing, our live holder, our stale
@@ -101,11 +133,21 @@ func inspectSocket(path string) (live bool, stale bool, err error) {
 		return false, false, Errf(CodePermissionDenied, "remove it yourself if it is safe, or set MCP_REMOTE_SSH_SOCKET", "socket %s is owned by uid %d, not by us (uid %d); refusing to use it", path, sys.Uid, os.Getuid())
 	}
 	c, derr := net.DialTimeout("unix", path, 2*time.Second)
-	if derr == nil {
+	switch {
+	case derr == nil:
 		c.Close()
 		return true, false, nil
+	case errors.Is(derr, syscall.ECONNREFUSED):
+		// Nobody listens: the socket of a holder that died.
+		return false, true, nil
+	case errors.Is(derr, syscall.EAGAIN):
+		// A full backlog: a holder listens but is busy.
+		return true, false, nil
 	}
-	return false, true, nil
+	// Anything else (a timeout, ...) is not proof that the holder is gone:
+	// never remove a socket a live holder may still serve.
+	return false, false, Wrap(CodeHolderUnavailable, derr, "run the command again; if it persists, stop the holder (mcp-remote-ssh holder stop) or kill it",
+		"the holder socket %s exists but does not answer", path)
 }
 
 // Listen prepares the socket directory and listens on path with mode 0600.

@@ -1,6 +1,9 @@
 package session
 
-import "time"
+import (
+	"io"
+	"time"
+)
 
 // ConnectRequest opens a new session. It is the ssh_connect tool's input,
 // the body of POST /v1/connect and what `connect` sends.
@@ -137,4 +140,127 @@ type ProgressUpdate struct {
 	Done    int64  `json:"done"`
 	Total   int64  `json:"total,omitempty"`
 	Message string `json:"message,omitempty"`
+}
+
+// ShellOpenRequest opens a persistent interactive shell on a PTY (ssh_shell_open).
+type ShellOpenRequest struct {
+	SessionID string `json:"session_id" jsonschema:"session to open the shell on"`
+	Term      string `json:"term,omitempty" jsonschema:"TERM value (default xterm-256color)"`
+	Cols      int    `json:"cols,omitempty" jsonschema:"terminal width (default 200)"`
+	Rows      int    `json:"rows,omitempty" jsonschema:"terminal height (default 50)"`
+}
+
+// ShellOpenResult names the new shell.
+type ShellOpenResult struct {
+	SessionID string `json:"session_id" jsonschema:"the session"`
+	ShellID   string `json:"shell_id" jsonschema:"the shell's id within the session"`
+	Offset    int64  `json:"offset" jsonschema:"output offset at open (0)"`
+}
+
+// ShellSendRequest sends text to a shell (ssh_shell_send).
+type ShellSendRequest struct {
+	SessionID string `json:"session_id" jsonschema:"session"`
+	Data      string `json:"data" jsonschema:"text to type into the shell"`
+	ShellID   string `json:"shell_id,omitempty" jsonschema:"shell (default: the session's first shell)"`
+	Enter     *bool  `json:"enter,omitempty" jsonschema:"press Enter after the text (default true)"`
+}
+
+// ShellSendResult reports what was sent.
+type ShellSendResult struct {
+	ShellID      string `json:"shell_id" jsonschema:"the shell"`
+	OffsetBefore int64  `json:"offset_before" jsonschema:"output offset when the text was sent; ssh_shell_wait looks from here"`
+	BytesSent    int    `json:"bytes_sent" jsonschema:"bytes written to the shell"`
+}
+
+// ShellReadRequest reads new output (ssh_shell_read).
+type ShellReadRequest struct {
+	SessionID string `json:"session_id" jsonschema:"session"`
+	ShellID   string `json:"shell_id,omitempty" jsonschema:"shell (default: the session's first shell)"`
+	Since     *int64 `json:"since,omitempty" jsonschema:"byte offset to read from (default: where this client last stopped)"`
+	MaxBytes  int    `json:"max_bytes,omitempty" jsonschema:"most bytes to return (default 65536)"`
+	Raw       bool   `json:"raw,omitempty" jsonschema:"keep escape sequences and carriage returns (default: cleaned text)"`
+}
+
+// ShellReadResult is a slice of a shell's output.
+type ShellReadResult struct {
+	Output       string `json:"output" jsonschema:"the output"`
+	Offset       int64  `json:"offset" jsonschema:"offset the output starts at"`
+	NextOffset   int64  `json:"next_offset" jsonschema:"offset to continue from"`
+	DroppedBytes int64  `json:"dropped_bytes" jsonschema:"bytes lost from the rolling buffer before offset"`
+	Exited       bool   `json:"exited" jsonschema:"the shell has ended"`
+	ExitStatus   *int   `json:"exit_status,omitempty" jsonschema:"the shell's exit status once it ended (null when unknown)"`
+}
+
+// ShellControlRequest sends a control key (ssh_shell_send_control).
+type ShellControlRequest struct {
+	SessionID string `json:"session_id" jsonschema:"session"`
+	Key       string `json:"key" jsonschema:"c d z \\ l [ esc tab enter up down left right home end pgup pgdn f1..f12 (c = Ctrl+C)"`
+	ShellID   string `json:"shell_id,omitempty" jsonschema:"shell (default: the session's first shell)"`
+}
+
+// ShellControlResult reports the key sent.
+type ShellControlResult struct {
+	ShellID string `json:"shell_id" jsonschema:"the shell"`
+	Sent    string `json:"sent" jsonschema:"the key name sent"`
+}
+
+// ShellWaitRequest waits for a pattern or for quiet (ssh_shell_wait).
+type ShellWaitRequest struct {
+	SessionID string  `json:"session_id" jsonschema:"session"`
+	Pattern   string  `json:"pattern,omitempty" jsonschema:"text to wait for (a literal substring unless regex is true)"`
+	Regex     bool    `json:"regex,omitempty" jsonschema:"treat pattern as a Go regular expression"`
+	QuietMS   int     `json:"quiet_ms,omitempty" jsonschema:"without a pattern: return after this many ms without new output (default 2000)"`
+	Timeout   float64 `json:"timeout,omitempty" jsonschema:"seconds to wait at most (default 30)"`
+	ShellID   string  `json:"shell_id,omitempty" jsonschema:"shell (default: the session's first shell)"`
+	Since     *int64  `json:"since,omitempty" jsonschema:"offset to look from (default: where the last send began)"`
+	Raw       bool    `json:"raw,omitempty" jsonschema:"match and return raw bytes instead of cleaned text"`
+}
+
+// ShellWaitResult is what the wait saw.
+type ShellWaitResult struct {
+	Matched    bool   `json:"matched" jsonschema:"the pattern was found (or the output went quiet)"`
+	TimedOut   bool   `json:"timed_out" jsonschema:"the timeout passed first"`
+	WaitedMS   int64  `json:"waited_ms" jsonschema:"how long it waited"`
+	Output     string `json:"output" jsonschema:"output from the start offset up to and including the match"`
+	NextOffset int64  `json:"next_offset" jsonschema:"offset after the returned output"`
+	Exited     bool   `json:"exited" jsonschema:"the shell has ended"`
+}
+
+// ShellCloseRequest ends a shell (hang-up).
+type ShellCloseRequest struct {
+	SessionID string `json:"session_id" jsonschema:"session"`
+	ShellID   string `json:"shell_id,omitempty" jsonschema:"shell (default: the session's first shell)"`
+}
+
+// ShellCloseResult reports the closed shell.
+type ShellCloseResult struct {
+	ShellID string `json:"shell_id" jsonschema:"the shell"`
+	Closed  bool   `json:"closed" jsonschema:"true when closed"`
+}
+
+// ShellAttachRequest joins a live shell as a viewer (and typist unless ReadOnly).
+type ShellAttachRequest struct {
+	SessionID string `json:"session_id"`
+	ShellID   string `json:"shell_id,omitempty"`
+	ReadOnly  bool   `json:"read_only,omitempty"`
+	// CloseOnDetach ends the shell when the attachment ends (the interactive `shell` command).
+	CloseOnDetach bool `json:"close_on_detach,omitempty"`
+	// History is how many bytes of recent output to replay first (default 4096).
+	History int `json:"history,omitempty"`
+}
+
+// ShellAttachResult says how an attachment ended.
+type ShellAttachResult struct {
+	ShellID    string `json:"shell_id"`
+	Exited     bool   `json:"exited"`
+	ExitStatus *int   `json:"exit_status,omitempty"`
+}
+
+// Terminal is the stream of an attachment: output to the person's terminal,
+// their keystrokes and window sizes to the shell.
+type Terminal struct {
+	Output io.Writer
+	Input  io.Reader // nil for read-only
+	// Resize delivers window size changes (cols, rows); may be nil.
+	Resize <-chan [2]int
 }

@@ -1,6 +1,7 @@
 package termbuf
 
 import (
+	"bytes"
 	"sync"
 	"unicode/utf8"
 )
@@ -91,20 +92,47 @@ func (b *Buffer) Start() int64 {
 	return b.end - int64(b.n)
 }
 
-// Read returns a copy of up to max bytes starting at offset since (all held
-// bytes when max <= 0). When since < Start(), the bytes before Start() are
+// Read returns a copy of up to limit bytes starting at offset since (all held
+// bytes when limit <= 0). When since < Start(), the bytes before Start() are
 // gone: dropped is Start()-since and data begins at Start(). A since beyond
 // End() is clamped to End(), and a negative one to 0. next is the offset just
-// after data. When max cuts the data inside a UTF-8 sequence, the cut moves
-// back to the start of that sequence (unless that would return nothing).
-func (b *Buffer) Read(since int64, max int) (data []byte, next int64, dropped int64) {
+// after data.
+//
+// When limit cuts the data, the cut moves back to the start of a UTF-8
+// sequence or of an escape sequence it would split (one begun within the
+// last 256 bytes), unless that would return nothing, so that consecutive
+// reads each clean well.
+func (b *Buffer) Read(since int64, limit int) (data []byte, next int64, dropped int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	held, from, dropped := b.heldLocked(since)
-	if max > 0 && len(held) > max {
-		held = held[:runeCut(held, max)]
+	if limit > 0 && len(held) > limit {
+		held = held[:safeCut(held, limit)]
 	}
 	return append([]byte(nil), held...), from + int64(len(held)), dropped
+}
+
+// safeCut returns where to cut b to keep at most n bytes (0 < n < len(b))
+// without splitting a UTF-8 sequence or a recent escape sequence.
+func safeCut(b []byte, n int) int {
+	cut := runeCut(b, n)
+	lo := max(cut-256, 0)
+	e := bytes.LastIndexByte(b[lo:cut], 0x1b)
+	if e < 0 {
+		return cut
+	}
+	e += lo
+	if e == 0 {
+		return cut
+	}
+	var p parser
+	for i := e; i < cut; {
+		_, i = p.next(b[:cut], i)
+	}
+	if p.st != stGround {
+		return e
+	}
+	return cut
 }
 
 // runeCut returns where to cut b to keep at most n bytes without splitting a
