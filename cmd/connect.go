@@ -148,8 +148,8 @@ func runConnect(ctx context.Context, f *Factory, opts *ConnectOptions) error {
 	if res.HostKeyRecorded {
 		rec = ", newly recorded in known_hosts"
 	}
-	fmt.Fprintf(f.IO.ErrOut, "connected session %s%s to %s@%s:%d — %s, %s auth, host key %s%s\n",
-		res.SessionID, name, res.User, res.Host, res.Port, res.ServerVersion, res.AuthMethod, res.HostKeyFingerprint, rec)
+	fmt.Fprintf(f.IO.ErrOut, "connected session %s%s to %s — %s, %s auth, host key %s%s\n",
+		res.SessionID, name, userHostPort(res.User, res.Host, res.Port), res.ServerVersion, res.AuthMethod, res.HostKeyFingerprint, rec)
 	return nil
 }
 

@@ -71,8 +71,21 @@ kill the whole remote process group.`,
 	return c
 }
 
+// signalNumbers are the Linux numbers of the signals an SSH server names in
+// exit-signal (RFC 4254 lists the first thirteen; others may come as
+// "NAME@openssh.com" or with a SIG prefix).
 var signalNumbers = map[string]int{"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8, "KILL": 9,
-	"USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15}
+	"USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15, "STKFLT": 16, "CHLD": 17, "CONT": 18, "STOP": 19,
+	"TSTP": 20, "TTIN": 21, "TTOU": 22, "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29,
+	"PWR": 30, "SYS": 31}
+
+// signalNumber returns the number of a signal named by an SSH server.
+func signalNumber(name string) (int, bool) {
+	name, _, _ = strings.Cut(name, "@")
+	name = strings.TrimPrefix(strings.ToUpper(name), "SIG")
+	n, ok := signalNumbers[name]
+	return n, ok
+}
 
 func runExec(ctx context.Context, f *Factory, opts *ExecOptions) error {
 	start := time.Now()
@@ -170,7 +183,7 @@ func execExit(res session.ExecResult, opts *ExecOptions) error {
 		}
 		return session.Errf(code, "", "command %s; %s", what, killed)
 	case session.OutcomeSignaled:
-		if n, ok := signalNumbers[res.Signal]; ok {
+		if n, ok := signalNumber(res.Signal); ok {
 			return ExitStatus(128 + n)
 		}
 		return ExitStatus(255)
@@ -183,4 +196,3 @@ func execExit(res session.ExecResult, opts *ExecOptions) error {
 	}
 	return nil
 }
-

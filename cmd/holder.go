@@ -41,15 +41,7 @@ func NewCmdHolder(f *Factory) *cobra.Command {
 		Short: "Close every session and stop the holder",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, args []string) error {
-			path, err := session.SocketPath()
-			if err != nil {
-				return session.Wrap(session.CodeInternal, err, "", "socket path")
-			}
-			if err := session.NewClient(path, f.Build.String()).Shutdown(c.Context()); err != nil {
-				return err
-			}
-			fmt.Fprintln(f.IO.ErrOut, "holder stopped")
-			return nil
+			return runHolderStop(c.Context(), f)
 		},
 	}, &cobra.Command{
 		Use:   "status",
@@ -60,15 +52,64 @@ func NewCmdHolder(f *Factory) *cobra.Command {
 			if err != nil {
 				return session.Wrap(session.CodeInternal, err, "", "socket path")
 			}
+			// Never talk to a socket that is not ours (another user's holder).
+			live, err := session.CheckSocket(path)
+			if err != nil {
+				return err
+			}
+			if !live {
+				return session.Errf(session.CodeHolderUnavailable, "any mcp-remote-ssh command that needs it starts one", "no holder is running on %s", path)
+			}
 			v, pid, err := session.NewClient(path, f.Build.String()).Version(c.Context())
 			if err != nil {
 				return err
+			}
+			if v == "" || pid == 0 {
+				return session.Errf(session.CodeHolderUnavailable, "", "the holder on %s did not say its version and pid", path)
 			}
 			fmt.Fprintf(f.IO.Out, "holder pid %d, version %s, socket %s\n", pid, v, path)
 			return nil
 		},
 	})
 	return c
+}
+
+// runHolderStop asks the holder to stop and waits until it no longer
+// answers, so the next command starts a new one instead of reaching a holder
+// that is shutting down. No holder running is not an error.
+func runHolderStop(ctx context.Context, f *Factory) error {
+	path, err := session.SocketPath()
+	if err != nil {
+		return session.Wrap(session.CodeInternal, err, "", "socket path")
+	}
+	live, err := session.CheckSocket(path)
+	if err != nil {
+		return err
+	}
+	if !live {
+		fmt.Fprintln(f.IO.ErrOut, "no holder is running")
+		return nil
+	}
+	if err := session.NewClient(path, f.Build.String()).Shutdown(ctx); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		live, err := session.CheckSocket(path)
+		if err == nil && !live {
+			break
+		}
+		if time.Now().After(deadline) {
+			return session.Errf(session.CodeTimeout, "see the holder log in the state dir (holder.log)", "the holder on %s still answers 10s after it was asked to stop", path)
+		}
+		select {
+		case <-ctx.Done():
+			return session.AsError(ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	fmt.Fprintln(f.IO.ErrOut, "holder stopped")
+	return nil
 }
 
 func runHolder(ctx context.Context, f *Factory, opts *HolderOptions) error {
@@ -90,6 +131,7 @@ func runHolder(ctx context.Context, f *Factory, opts *HolderOptions) error {
 		return session.Wrap(session.CodePermissionDenied, err, "", "open holder log")
 	}
 	defer lf.Close()
+	lf.Chmod(0o600) // a log created by someone else's umask or tool: ours only
 	logger := log.NewWithOptions(lf, log.Options{ReportTimestamp: true, TimeFormat: time.RFC3339, Prefix: "holder"})
 	ln, err := session.Listen(path)
 	if err != nil {

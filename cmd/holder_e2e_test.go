@@ -158,6 +158,33 @@ func TestHolderIdleExitAndLog(t *testing.T) {
 	}
 }
 
+func TestHolderStopStatus(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, false)
+	want(t, h.run("holder", "status"), 1, "holder_unavailable", "no holder is running", h.env.Socket)
+	want(t, h.run("holder", "stop"), 0, "no holder is running")
+	if pids := holderPIDs(h.env); len(pids) != 0 {
+		t.Fatalf("holder status or stop started a holder: %v", pids)
+	}
+	want(t, h.run("sessions"), 0)
+	pid := h.holderPID()
+	// stop returns once the holder no longer answers: the next command
+	// starts a new one, with no crash notice.
+	want(t, h.run("holder", "stop"), 0, "holder stopped")
+	if _, err := os.Lstat(h.env.Socket); err == nil {
+		t.Errorf("socket still there after holder stop")
+	}
+	r := h.run("sessions")
+	want(t, r, 0)
+	if strings.Contains(r.stderr, "previous holder") {
+		t.Errorf("a stopped holder is not a crash: %v", r)
+	}
+	if got := h.holderPID(); got == pid {
+		t.Errorf("same holder pid %d after stop", pid)
+	}
+	want(t, h.run("holder", "status", "extra"), 2, "no arguments")
+}
+
 func TestHolderVersionSkew(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, false)
@@ -283,6 +310,12 @@ func TestHolderRefusesOtherUID(t *testing.T) {
 
 	// Open everything up, just for this test: only SO_PEERCRED stands.
 	base := filepath.Dir(filepath.Dir(h.env.Socket))
+	restore := func() {
+		for p, mode := range map[string]os.FileMode{base: 0o700, filepath.Dir(h.env.Socket): 0o700, h.env.Socket: 0o600} {
+			os.Chmod(p, mode)
+		}
+	}
+	t.Cleanup(restore) // before the holder is stopped
 	for p, mode := range map[string]os.FileMode{base: 0o755, filepath.Dir(h.env.Socket): 0o777, h.env.Socket: 0o777} {
 		if err := os.Chmod(p, mode); err != nil {
 			t.Fatal(err)
@@ -312,6 +345,9 @@ func TestHolderRefusesOtherUID(t *testing.T) {
 	r := runBinary(t, oenv, bin, runOpts{cred: cred}, "sessions")
 	want(t, r, 1, "permission_denied", "owned by uid 0")
 
+	want(t, runBinary(t, oenv, bin, runOpts{cred: cred}, "holder", "status"), 1, "permission_denied", "owned by uid 0")
+	want(t, runBinary(t, oenv, bin, runOpts{cred: cred}, "holder", "stop"), 1, "permission_denied", "owned by uid 0")
+
 	// A raw client of the other uid reaches the socket: the holder refuses it.
 	c := exec.Command(testBin)
 	c.Env = append(oenv.Environ(), rawDialEnv+"="+h.env.Socket)
@@ -327,6 +363,7 @@ func TestHolderRefusesOtherUID(t *testing.T) {
 	if !strings.Contains(string(logData), "refused a connection from another user") {
 		t.Errorf("holder log does not record the refusal:\n%s", logData)
 	}
+	restore()
 	h.holderAlive(pid)
 }
 

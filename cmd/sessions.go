@@ -3,6 +3,8 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -72,9 +74,14 @@ func renderSessions(f *Factory, res session.ListSessionsResult, now time.Time) {
 			age = human(now.Sub(s.CreatedAt))
 			idle = human(time.Duration(s.IdleMS) * time.Millisecond)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s@%s:%d\t%s\t%s\t%s\t%d\t%d\n", s.SessionID, name, s.User, s.Host, s.Port, s.State, age, idle, s.Shells, s.Forwards)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", s.SessionID, name, userHostPort(s.User, s.Host, s.Port), s.State, age, idle, s.Shells, s.Forwards)
 	}
 	tw.Flush()
+}
+
+// userHostPort renders user@host:port, with an IPv6 host in brackets.
+func userHostPort(user, host string, port int) string {
+	return user + "@" + net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 func human(d time.Duration) string {
