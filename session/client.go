@@ -482,3 +482,43 @@ func (c *Client) ShellAttach(ctx context.Context, req ShellAttachRequest, term T
 		}
 	}
 }
+
+// Upload uploads through the holder.
+func (c *Client) Upload(ctx context.Context, req UploadRequest) (res UploadResult, err error) {
+	return res, c.call(ctx, "upload", req, &res)
+}
+
+// Download downloads through the holder.
+func (c *Client) Download(ctx context.Context, req DownloadRequest) (res DownloadResult, err error) {
+	return res, c.call(ctx, "download", req, &res)
+}
+
+// ReadFile reads a remote file through the holder.
+func (c *Client) ReadFile(ctx context.Context, req ReadFileRequest) (res ReadFileResult, err error) {
+	return res, c.call(ctx, "read-file", req, &res)
+}
+
+// WriteFile writes a remote file through the holder.
+func (c *Client) WriteFile(ctx context.Context, req WriteFileRequest) (res WriteFileResult, err error) {
+	return res, c.call(ctx, "write-file", req, &res)
+}
+
+// ListDir lists a remote directory through the holder.
+func (c *Client) ListDir(ctx context.Context, req ListDirRequest) (res ListDirResult, err error) {
+	return res, c.call(ctx, "list-dir", req, &res)
+}
+
+// ForwardOpen opens a forward in the holder.
+func (c *Client) ForwardOpen(ctx context.Context, req ForwardRequest) (res ForwardResult, err error) {
+	return res, c.call(ctx, "forward", req, &res)
+}
+
+// ListForwards lists the holder's forwards.
+func (c *Client) ListForwards(ctx context.Context, req ListForwardsRequest) (res ListForwardsResult, err error) {
+	return res, c.call(ctx, "forwards", req, &res)
+}
+
+// CloseForward closes a forward in the holder.
+func (c *Client) CloseForward(ctx context.Context, req CloseForwardRequest) (res CloseForwardResult, err error) {
+	return res, c.call(ctx, "forward/close", req, &res)
+}

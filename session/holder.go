@@ -40,6 +40,7 @@ type Holder struct {
 
 	mu       sync.Mutex
 	sessions map[string]*Session
+	forwards map[string]*forward
 	dialSem  map[string]chan struct{}
 	closed   bool
 	// lastEmpty is when the holder last had no sessions (for the idle exit).
@@ -69,7 +70,7 @@ func NewHolder(cfg HolderConfig) *Holder {
 	if cfg.MaxChannels <= 0 {
 		cfg.MaxChannels = 10
 	}
-	return &Holder{cfg: cfg, sessions: map[string]*Session{}, dialSem: map[string]chan struct{}{}, lastEmpty: time.Now()}
+	return &Holder{cfg: cfg, sessions: map[string]*Session{}, forwards: map[string]*forward{}, dialSem: map[string]chan struct{}{}, lastEmpty: time.Now()}
 }
 
 func (h *Holder) home() string {
@@ -295,6 +296,11 @@ func (h *Holder) CloseSession(ctx context.Context, req CloseSessionRequest) (Clo
 func (h *Holder) remove(s *Session) {
 	h.mu.Lock()
 	delete(h.sessions, s.id)
+	for id, fw := range h.forwards {
+		if fw.sess == s {
+			delete(h.forwards, id)
+		}
+	}
 	if len(h.sessions) == 0 {
 		h.lastEmpty = time.Now()
 	}

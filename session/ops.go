@@ -33,6 +33,17 @@ type Operations interface {
 	ShellClose(ctx context.Context, req ShellCloseRequest) (ShellCloseResult, error)
 	// ShellAttach streams a live shell to and from a person's terminal.
 	ShellAttach(ctx context.Context, req ShellAttachRequest, term Terminal) (ShellAttachResult, error)
+
+	// Upload and Download are atomic per file (temp + rename) and report progress.
+	Upload(ctx context.Context, req UploadRequest) (UploadResult, error)
+	Download(ctx context.Context, req DownloadRequest) (DownloadResult, error)
+	ReadFile(ctx context.Context, req ReadFileRequest) (ReadFileResult, error)
+	WriteFile(ctx context.Context, req WriteFileRequest) (WriteFileResult, error)
+	ListDir(ctx context.Context, req ListDirRequest) (ListDirResult, error)
+
+	ForwardOpen(ctx context.Context, req ForwardRequest) (ForwardResult, error)
+	ListForwards(ctx context.Context, req ListForwardsRequest) (ListForwardsResult, error)
+	CloseForward(ctx context.Context, req CloseForwardRequest) (CloseForwardResult, error)
 }
 
 // Stdio are the streams of a streamed exec. Stdin may be nil (no input).

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -43,6 +44,8 @@ type Session struct {
 	shells   map[string]Resource
 	forwards map[string]Resource
 	shellSeq int
+	sftp     *sftp.Client
+	sftpOn   *ssh.Client // the connection sftp runs on
 	// stop ends the keepalive goroutine of the current connection.
 	stop chan struct{}
 }
@@ -204,6 +207,7 @@ func (s *Session) conn(ctx context.Context) (*ssh.Client, error) {
 		s.h.cfg.Logger.Info("session reconnected", "session", s.id)
 		info.recorded = false
 		s.attach(client, info)
+		s.rebindForwards()
 	}
 }
 
@@ -303,6 +307,10 @@ func (s *Session) close() (shells, forwards int) {
 	s.shells, s.forwards = map[string]Resource{}, map[string]Resource{}
 	c := s.client
 	s.client = nil
+	if s.sftp != nil {
+		s.sftp.Close()
+		s.sftp = nil
+	}
 	if s.stop != nil {
 		close(s.stop)
 		s.stop = nil
@@ -315,4 +323,25 @@ func (s *Session) close() (shells, forwards int) {
 		c.Close()
 	}
 	return shells, forwards
+}
+
+// rebindForwards re-establishes remote forwards on a new connection.
+func (s *Session) rebindForwards() {
+	s.mu.Lock()
+	var fws []*forward
+	for _, r := range s.forwards {
+		if fw, ok := r.(*forward); ok {
+			fws = append(fws, fw)
+		}
+	}
+	s.mu.Unlock()
+	for _, fw := range fws {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := fw.rebind(ctx); err != nil {
+				s.h.cfg.Logger.Warn("could not re-establish forward after reconnect", "session", s.id, "forward", fw.id, "err", err)
+			}
+		}()
+	}
 }

@@ -264,3 +264,152 @@ type Terminal struct {
 	// Resize delivers window size changes (cols, rows); may be nil.
 	Resize <-chan [2]int
 }
+
+// UploadRequest copies a local file or directory to the host (ssh_upload_file).
+type UploadRequest struct {
+	SessionID  string `json:"session_id" jsonschema:"session"`
+	LocalPath  string `json:"local_path" jsonschema:"local file or directory"`
+	RemotePath string `json:"remote_path" jsonschema:"remote destination; an existing directory receives the file inside it; ~ and relative paths start at the remote home"`
+	Recursive  bool   `json:"recursive,omitempty" jsonschema:"copy a directory tree"`
+	Preserve   bool   `json:"preserve,omitempty" jsonschema:"keep mode and mtime"`
+	Overwrite  *bool  `json:"overwrite,omitempty" jsonschema:"replace existing files (default true)"`
+}
+
+// UploadResult reports a finished upload.
+type UploadResult struct {
+	Files      int    `json:"files" jsonschema:"files written"`
+	Bytes      int64  `json:"bytes" jsonschema:"bytes written"`
+	DurationMS int64  `json:"duration_ms" jsonschema:"wall time in ms"`
+	RemotePath string `json:"remote_path" jsonschema:"resolved remote destination"`
+}
+
+// DownloadRequest copies a remote file or directory here (ssh_download_file).
+type DownloadRequest struct {
+	SessionID  string `json:"session_id" jsonschema:"session"`
+	RemotePath string `json:"remote_path" jsonschema:"remote file or directory"`
+	LocalPath  string `json:"local_path" jsonschema:"local destination; an existing directory receives the file inside it"`
+	Recursive  bool   `json:"recursive,omitempty" jsonschema:"copy a directory tree"`
+	Preserve   bool   `json:"preserve,omitempty" jsonschema:"keep mode and mtime"`
+	Overwrite  *bool  `json:"overwrite,omitempty" jsonschema:"replace existing files (default true)"`
+}
+
+// DownloadResult reports a finished download.
+type DownloadResult struct {
+	Files      int    `json:"files" jsonschema:"files written"`
+	Bytes      int64  `json:"bytes" jsonschema:"bytes written"`
+	DurationMS int64  `json:"duration_ms" jsonschema:"wall time in ms"`
+	LocalPath  string `json:"local_path" jsonschema:"resolved local destination"`
+}
+
+// ReadFileRequest reads part of a remote text file (ssh_read_remote_file).
+type ReadFileRequest struct {
+	SessionID  string `json:"session_id" jsonschema:"session"`
+	RemotePath string `json:"remote_path" jsonschema:"remote file"`
+	Offset     int64  `json:"offset,omitempty" jsonschema:"byte offset to start at"`
+	Limit      int64  `json:"limit,omitempty" jsonschema:"most bytes to read (default 65536)"`
+}
+
+// ReadFileResult is a window of a remote file.
+type ReadFileResult struct {
+	Content   string `json:"content" jsonschema:"the text (empty when binary)"`
+	Size      int64  `json:"size" jsonschema:"file size in bytes"`
+	Offset    int64  `json:"offset" jsonschema:"where the window starts"`
+	BytesRead int    `json:"bytes_read" jsonschema:"bytes in the window"`
+	Truncated bool   `json:"truncated" jsonschema:"more remains after the window"`
+	Binary    bool   `json:"binary" jsonschema:"the content is binary and was not returned"`
+	Encoding  string `json:"encoding" jsonschema:"utf-8, or utf-8-lossy when invalid bytes became U+FFFD"`
+	TypeGuess string `json:"type_guess,omitempty" jsonschema:"what the content looks like"`
+}
+
+// WriteFileRequest writes or appends text (ssh_write_remote_file).
+type WriteFileRequest struct {
+	SessionID  string `json:"session_id" jsonschema:"session"`
+	RemotePath string `json:"remote_path" jsonschema:"remote file"`
+	Content    string `json:"content" jsonschema:"text to write"`
+	Append     bool   `json:"append,omitempty" jsonschema:"append instead of replacing (replacing is atomic)"`
+	Mode       string `json:"mode,omitempty" jsonschema:"octal permissions such as 0640"`
+}
+
+// WriteFileResult reports a write.
+type WriteFileResult struct {
+	RemotePath   string `json:"remote_path" jsonschema:"resolved path"`
+	BytesWritten int64  `json:"bytes_written" jsonschema:"bytes written"`
+	Created      bool   `json:"created" jsonschema:"the file did not exist before"`
+}
+
+// ListDirRequest lists a remote directory (ssh_list_remote_dir).
+type ListDirRequest struct {
+	SessionID  string `json:"session_id" jsonschema:"session"`
+	RemotePath string `json:"remote_path" jsonschema:"remote directory (or file)"`
+	All        bool   `json:"all,omitempty" jsonschema:"include dot files"`
+}
+
+// DirEntry is one entry of a listing.
+type DirEntry struct {
+	Name       string    `json:"name" jsonschema:"base name"`
+	Type       string    `json:"type" jsonschema:"file, dir, symlink or other"`
+	Size       int64     `json:"size" jsonschema:"bytes"`
+	Mode       string    `json:"mode" jsonschema:"octal permissions"`
+	MTime      time.Time `json:"mtime" jsonschema:"modification time"`
+	LinkTarget string    `json:"link_target,omitempty" jsonschema:"symlink target"`
+}
+
+// ListDirResult is a listing.
+type ListDirResult struct {
+	Path    string     `json:"path" jsonschema:"resolved path"`
+	Entries []DirEntry `json:"entries" jsonschema:"entries sorted by name"`
+}
+
+// ForwardRequest opens a port forward (ssh_forward_port).
+type ForwardRequest struct {
+	SessionID  string `json:"session_id" jsonschema:"session"`
+	Direction  string `json:"direction,omitempty" jsonschema:"local (-L, default), remote (-R) or dynamic (-D SOCKS5)"`
+	LocalHost  string `json:"local_host,omitempty" jsonschema:"local bind address (local/dynamic) or target host (remote); default 127.0.0.1"`
+	LocalPort  int    `json:"local_port,omitempty" jsonschema:"local listen port (0 picks one) or, for remote, the local target port"`
+	RemoteHost string `json:"remote_host,omitempty" jsonschema:"target host as seen from the server (local) or bind address on the server (remote); default 127.0.0.1"`
+	RemotePort int    `json:"remote_port,omitempty" jsonschema:"target port (local) or server listen port (remote)"`
+}
+
+// ForwardResult describes a new forward.
+type ForwardResult struct {
+	ForwardID string `json:"forward_id" jsonschema:"id for ssh_close_forward"`
+	SessionID string `json:"session_id" jsonschema:"session"`
+	Direction string `json:"direction" jsonschema:"local, remote or dynamic"`
+	Listen    string `json:"listen" jsonschema:"listening address (with the picked port)"`
+	Target    string `json:"target" jsonschema:"where connections go (socks5 for dynamic)"`
+}
+
+// ListForwardsRequest lists forwards, of one session or all.
+type ListForwardsRequest struct {
+	SessionID string `json:"session_id,omitempty" jsonschema:"only this session's forwards"`
+}
+
+// ForwardInfo is one forward with its counters.
+type ForwardInfo struct {
+	ForwardID   string `json:"forward_id" jsonschema:"forward id"`
+	SessionID   string `json:"session_id" jsonschema:"session"`
+	Direction   string `json:"direction" jsonschema:"local, remote or dynamic"`
+	Listen      string `json:"listen" jsonschema:"listening address"`
+	Target      string `json:"target" jsonschema:"target"`
+	ActiveConns int64  `json:"active_conns" jsonschema:"connections open now"`
+	TotalConns  int64  `json:"total_conns" jsonschema:"connections since open"`
+	BytesIn     int64  `json:"bytes_in" jsonschema:"bytes from targets back to clients"`
+	BytesOut    int64  `json:"bytes_out" jsonschema:"bytes from clients to targets"`
+	State       string `json:"state" jsonschema:"listening, rebinding, closed or error"`
+}
+
+// ListForwardsResult lists forwards.
+type ListForwardsResult struct {
+	Forwards []ForwardInfo `json:"forwards" jsonschema:"the forwards"`
+}
+
+// CloseForwardRequest closes a forward (ssh_close_forward).
+type CloseForwardRequest struct {
+	ForwardID string `json:"forward_id" jsonschema:"forward to close"`
+}
+
+// CloseForwardResult reports the closed forward.
+type CloseForwardResult struct {
+	ForwardID string `json:"forward_id" jsonschema:"the forward"`
+	Closed    bool   `json:"closed" jsonschema:"true when closed"`
+}

@@ -75,6 +75,16 @@ func TestBufferOffsets(t *testing.T) {
 				{1, 1, "\xe4", 2, 0}, // a lone lead byte still moves forward
 			},
 		},
+		{
+			name: "max does not split an escape sequence", capacity: 64, writes: []string{"ab\x1b[31mcd\x1b]0;title\x07ef"}, start: 0, end: 21,
+			reads: []read{
+				{0, 5, "ab", 2, 0},
+				{0, 7, "ab\x1b[31m", 7, 0},
+				{2, 3, "\x1b[3", 5, 0}, // nothing else to return
+				{7, 10, "cd", 9, 0},
+				{7, 12, "cd\x1b]0;title\x07", 19, 0},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -48,7 +48,7 @@ func (c *cleaner) run(raw []byte, track bool) {
 		ev, j := c.parse.next(raw, i)
 		switch ev.kind {
 		case evText:
-			c.text(raw[ev.start:j], j)
+			c.text(raw[ev.start:j], ev.start)
 		case evControl:
 			c.control(ev.b, j)
 		case evCSI:
@@ -58,16 +58,25 @@ func (c *cleaner) run(raw []byte, track bool) {
 	}
 }
 
-func (c *cleaner) text(seg []byte, end int) {
+// text appends seg, which starts at input offset start.
+func (c *cleaner) text(seg []byte, start int) {
 	if c.pendingCR {
 		c.truncate(c.lineStart)
 		c.pendingCR = false
 	}
 	c.out = append(c.out, seg...)
-	if c.track {
-		for range seg {
-			c.src = append(c.src, end)
+	if !c.track {
+		return
+	}
+	for k := 0; k < len(seg); {
+		size := 1
+		if seg[k] >= utf8.RuneSelf {
+			_, size = utf8.DecodeRune(seg[k:])
 		}
+		for range size {
+			c.src = append(c.src, start+k+size)
+		}
+		k += size
 	}
 }
 
@@ -90,7 +99,7 @@ func (c *cleaner) control(b byte, end int) {
 	case '\r':
 		c.pendingCR = true
 	case '\t':
-		c.text([]byte{'\t'}, end)
+		c.text([]byte{'\t'}, end-1)
 	case '\b':
 		if c.pendingCR || len(c.out) == c.lineStart {
 			return
@@ -125,7 +134,7 @@ const (
 // Event kinds returned by parser.next.
 const (
 	evNone    = iota // bytes inside a sequence, or input ended
-	evText           // printable text: one ASCII byte, one rune, or one invalid byte
+	evText           // printable text: ASCII, runes from U+00A0 on, invalid bytes
 	evControl        // a C0 control to execute (ev.b)
 	evCSI            // a complete CSI sequence with final byte ev.b
 )
@@ -169,15 +178,12 @@ func (p *parser) next(raw []byte, i int) (event, int) {
 			case c == 0x7f:
 				i++
 				continue
-			case c < 0x80:
-				return event{kind: evText, start: i}, i + 1
 			}
-			r, size := utf8.DecodeRune(raw[i:])
-			if r >= 0x80 && r <= 0x9f { // C1 control encoded as UTF-8: dropped
-				i += size
-				continue
+			if n := textRun(raw[i:]); n > 0 {
+				return event{kind: evText, start: i}, i + n
 			}
-			return event{kind: evText, start: i}, i + size
+			_, size := utf8.DecodeRune(raw[i:]) // a C1 control as UTF-8: dropped
+			i += size
 		case stEsc, stEscInter, stCSI:
 			switch {
 			case c == 0x1b:
@@ -214,6 +220,28 @@ func (p *parser) next(raw []byte, i int) (event, int) {
 		}
 	}
 	return event{kind: evNone}, i
+}
+
+// textRun returns the length of the printable text at the start of b: ASCII
+// 0x20–0x7e, UTF-8 runes other than the C1 controls, and invalid bytes.
+func textRun(b []byte) int {
+	i := 0
+	for i < len(b) {
+		c := b[i]
+		if c < 0x80 {
+			if c < 0x20 || c == 0x7f {
+				break
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r >= 0x80 && r <= 0x9f {
+			break
+		}
+		i += size
+	}
+	return i
 }
 
 // seqByte handles a byte 0x20–0x7e inside an ESC or CSI sequence. done

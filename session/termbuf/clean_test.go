@@ -2,6 +2,7 @@ package termbuf
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 )
 
@@ -122,4 +123,19 @@ func FuzzClean(f *testing.F) {
 			}
 		}
 	})
+}
+
+func BenchmarkClean(b *testing.B) {
+	line := []byte("\x1b[1;32muser@host\x1b[0m:\x1b[34m~/src\x1b[0m$ ls -la 世界\r\n-rw-r--r-- 1 u g 123 file.go\r\n50%\r100%\r\n")
+	for _, size := range []int{4 << 10, 512 << 10} {
+		raw := bytes.Repeat(line, size/len(line)+1)[:size]
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			var c cleaner
+			for b.Loop() {
+				c.run(raw, true)
+			}
+		})
+	}
 }

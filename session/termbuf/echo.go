@@ -25,51 +25,44 @@ func findEcho(raw, sent []byte) (end int, state echoState) {
 		return 0, echoAbsent
 	}
 	window := len(sent)*2 + 64
-	// active holds the positions in want reached by partial matches; it is
-	// an NFA simulation, so all candidate starts are tracked in one pass.
+	// active holds the positions in want reached by partial matches: an NFA
+	// simulation, so all candidate starts are tracked in one pass.
 	var active, next []int
-	seen := make([]int, len(want)) // seen[j] == gen: j already in next
+	seen := make([]int, len(want)) // seen[s] == gen: s is already in next
 	gen := 0
-	add := func(j int) {
-		if seen[j] != gen {
-			seen[j] = gen
-			next = append(next, j)
-		}
-	}
 	var p parser
 	for i := 0; i < len(raw); {
-		if i >= window && len(active) == 0 {
-			return 0, echoAbsent
-		}
 		ev, j := p.next(raw, i)
 		if ev.kind != evText {
 			i = j
 			continue
 		}
-		i = ev.start
-		optional := j-i == 1 && raw[i] == ' ' && (j == len(raw) || raw[j] == '\r' || raw[j] == '\b')
-		for k := i; k < j; k++ {
+		for k := ev.start; k < j; k++ {
+			canStart := k < window
+			if !canStart && len(active) == 0 {
+				return 0, echoAbsent
+			}
+			c := raw[k]
+			optional := c == ' ' && (k+1 == len(raw) || raw[k+1] == '\r' || raw[k+1] == '\b')
 			gen++
 			next = next[:0]
-			step := func(s int) bool {
-				if want[s] == raw[k] {
-					if s+1 == len(want) {
-						return true
-					}
-					add(s + 1)
-				}
-				if optional && s > 0 {
-					add(s)
-				}
-				return false
+			if canStart {
+				active = append(active, 0)
 			}
 			for _, s := range active {
-				if step(s) {
-					return j, echoFound
+				if want[s] == c {
+					if s+1 == len(want) {
+						return k + 1, echoFound
+					}
+					if seen[s+1] != gen {
+						seen[s+1] = gen
+						next = append(next, s+1)
+					}
 				}
-			}
-			if i < window && step(0) {
-				return j, echoFound
+				if optional && s > 0 && seen[s] != gen {
+					seen[s] = gen
+					next = append(next, s)
+				}
 			}
 			active, next = next, active
 		}

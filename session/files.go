@@ -1,0 +1,231 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mcp-remote-ssh/mcp-remote-ssh/internal/textsafe"
+	"github.com/mcp-remote-ssh/mcp-remote-ssh/transfer"
+	"github.com/pkg/sftp"
+)
+
+// sftpClient returns the session's SFTP client on its live connection,
+// (re)creating it after a reconnect.
+func (s *Session) sftpClient(ctx context.Context) (*sftp.Client, error) {
+	c, err := s.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.sftp != nil && s.sftpOn == c {
+		sc := s.sftp
+		s.mu.Unlock()
+		return sc, nil
+	}
+	s.mu.Unlock()
+	sc, err := transfer.NewClient(c)
+	if err != nil {
+		return nil, Wrap(CodeConnectionLost, err, "check that the server has an sftp subsystem (Subsystem sftp in sshd_config)", "start SFTP on session %s", s.id)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sftp != nil && s.sftpOn == c {
+		sc.Close()
+		return s.sftp, nil
+	}
+	if s.sftp != nil {
+		s.sftp.Close()
+	}
+	s.sftp, s.sftpOn = sc, c
+	return sc, nil
+}
+
+// fileErr maps a transfer error to a contract error.
+func fileErr(s *Session, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *Error
+	if errors.As(err, &se) {
+		return se
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return AsError(err)
+	}
+	code, hint := CodeInternal, "see the holder log"
+	switch {
+	case errors.Is(err, transfer.ErrConnectionLost):
+		code, hint = CodeConnectionLost, "run it again; the session reconnects, and the destination was left untouched"
+	case errors.Is(err, os.ErrNotExist):
+		code, hint = CodeNotFound, "check the path (and the side it names)"
+	case errors.Is(err, os.ErrPermission):
+		code, hint = CodePermissionDenied, "check the file's owner and mode, or pick another path"
+	case errors.Is(err, os.ErrExist):
+		code, hint = CodeExists, "pass overwrite, or pick another destination"
+	case errors.Is(err, transfer.ErrNoSpace):
+		code, hint = CodeNoSpace, "free space on that side; the destination was left untouched"
+	case errors.Is(err, transfer.ErrIsDir), errors.Is(err, transfer.ErrNotDir), errors.Is(err, transfer.ErrInvalid):
+		code, hint = CodeInvalidArgument, "check the paths (use recursive for directories)"
+	case isConnGone(err):
+		code, hint = CodeConnectionLost, "run it again; the session reconnects"
+	}
+	msg := err.Error()
+	var pe *transfer.PartialError
+	if errors.As(err, &pe) {
+		msg = fmt.Sprintf("%s (%d file(s) completed, %d bytes sent)", msg, len(pe.Done), pe.BytesSent)
+	}
+	return &Error{Code: code, Message: msg, Hint: hint, Err: err}
+}
+
+func (c Caller) transferProgress() func(done, total int64) {
+	if c.Progress == nil {
+		return nil
+	}
+	return func(done, total int64) { c.progress(ProgressUpdate{Done: done, Total: total}) }
+}
+
+// Upload copies a local file or tree to the host, atomically per file.
+func (h *Holder) Upload(ctx context.Context, req UploadRequest) (UploadResult, error) {
+	defer h.track()()
+	start := time.Now()
+	s, err := h.lookup(ctx, req.SessionID)
+	if err != nil {
+		return UploadResult{}, err
+	}
+	if req.LocalPath == "" || req.RemotePath == "" {
+		return UploadResult{}, Errf(CodeInvalidArgument, "pass local_path and remote_path", "upload needs a local and a remote path")
+	}
+	sc, err := s.sftpClient(ctx)
+	if err != nil {
+		return UploadResult{}, err
+	}
+	dest, err := transfer.ResolveRemote(sc, req.RemotePath)
+	if err != nil {
+		return UploadResult{}, fileErr(s, err)
+	}
+	st, err := transfer.Upload(ctx, sc, req.LocalPath, req.RemotePath, transfer.Options{Recursive: req.Recursive, Preserve: req.Preserve,
+		Overwrite: req.Overwrite == nil || *req.Overwrite, Progress: CallerFrom(ctx).transferProgress()})
+	if err != nil {
+		return UploadResult{Files: st.Files, Bytes: st.Bytes}, fileErr(s, err)
+	}
+	s.touch()
+	return UploadResult{Files: st.Files, Bytes: st.Bytes, DurationMS: time.Since(start).Milliseconds(), RemotePath: dest}, nil
+}
+
+// Download copies a remote file or tree here, atomically per file.
+func (h *Holder) Download(ctx context.Context, req DownloadRequest) (DownloadResult, error) {
+	defer h.track()()
+	start := time.Now()
+	s, err := h.lookup(ctx, req.SessionID)
+	if err != nil {
+		return DownloadResult{}, err
+	}
+	if req.LocalPath == "" || req.RemotePath == "" {
+		return DownloadResult{}, Errf(CodeInvalidArgument, "pass remote_path and local_path", "download needs a remote and a local path")
+	}
+	sc, err := s.sftpClient(ctx)
+	if err != nil {
+		return DownloadResult{}, err
+	}
+	st, err := transfer.Download(ctx, sc, req.RemotePath, req.LocalPath, transfer.Options{Recursive: req.Recursive, Preserve: req.Preserve,
+		Overwrite: req.Overwrite == nil || *req.Overwrite, Progress: CallerFrom(ctx).transferProgress()})
+	if err != nil {
+		return DownloadResult{Files: st.Files, Bytes: st.Bytes}, fileErr(s, err)
+	}
+	s.touch()
+	return DownloadResult{Files: st.Files, Bytes: st.Bytes, DurationMS: time.Since(start).Milliseconds(), LocalPath: req.LocalPath}, nil
+}
+
+// ReadFile reads a window of a remote text file; binary content is reported, not returned.
+func (h *Holder) ReadFile(ctx context.Context, req ReadFileRequest) (ReadFileResult, error) {
+	s, err := h.lookup(ctx, req.SessionID)
+	if err != nil {
+		return ReadFileResult{}, err
+	}
+	if req.Offset < 0 || req.Limit < 0 {
+		return ReadFileResult{}, Errf(CodeInvalidArgument, "offsets and limits are byte counts from 0", "offset %d / limit %d is negative", req.Offset, req.Limit)
+	}
+	if req.Limit == 0 {
+		req.Limit = 65536
+	}
+	sc, err := s.sftpClient(ctx)
+	if err != nil {
+		return ReadFileResult{}, err
+	}
+	r, err := transfer.ReadFile(ctx, sc, req.RemotePath, req.Offset, req.Limit)
+	if err != nil {
+		return ReadFileResult{}, fileErr(s, err)
+	}
+	text, lossy := textsafe.ValidUTF8(r.Content)
+	return ReadFileResult{Content: text, Size: r.Size, Offset: r.Offset, BytesRead: r.BytesRead, Truncated: r.Truncated, Binary: r.Binary,
+		Encoding: textsafe.Encoding(lossy), TypeGuess: r.TypeGuess}, nil
+}
+
+// WriteFile writes (atomically) or appends text to a remote file.
+func (h *Holder) WriteFile(ctx context.Context, req WriteFileRequest) (WriteFileResult, error) {
+	defer h.track()()
+	s, err := h.lookup(ctx, req.SessionID)
+	if err != nil {
+		return WriteFileResult{}, err
+	}
+	var mode *os.FileMode
+	if req.Mode != "" {
+		m, err := strconv.ParseUint(strings.TrimPrefix(req.Mode, "0o"), 8, 32)
+		if err != nil || m > 0o7777 {
+			return WriteFileResult{}, Errf(CodeInvalidArgument, "give octal permissions such as 0644 or 0600", "mode %q is not an octal permission", req.Mode)
+		}
+		fm := os.FileMode(m)
+		mode = &fm
+	}
+	sc, err := s.sftpClient(ctx)
+	if err != nil {
+		return WriteFileResult{}, err
+	}
+	r, err := transfer.WriteFile(ctx, sc, req.RemotePath, strings.NewReader(req.Content), req.Append, mode)
+	if err != nil {
+		return WriteFileResult{}, fileErr(s, err)
+	}
+	return WriteFileResult{RemotePath: r.Path, BytesWritten: r.BytesWritten, Created: r.Created}, nil
+}
+
+// ListDir lists a remote directory.
+func (h *Holder) ListDir(ctx context.Context, req ListDirRequest) (ListDirResult, error) {
+	s, err := h.lookup(ctx, req.SessionID)
+	if err != nil {
+		return ListDirResult{}, err
+	}
+	sc, err := s.sftpClient(ctx)
+	if err != nil {
+		return ListDirResult{}, err
+	}
+	p, entries, err := transfer.ListDir(ctx, sc, req.RemotePath, req.All)
+	if err != nil {
+		return ListDirResult{}, fileErr(s, err)
+	}
+	res := ListDirResult{Path: p, Entries: make([]DirEntry, 0, len(entries))}
+	for _, e := range entries {
+		res.Entries = append(res.Entries, DirEntry{Name: e.Name, Type: e.Type, Size: e.Size, Mode: octalMode(e.Mode),
+			MTime: e.ModTime.UTC(), LinkTarget: e.LinkTarget})
+	}
+	return res, nil
+}
+
+// octalMode renders permissions with setuid, setgid and sticky bits as "0755".
+func octalMode(m os.FileMode) string {
+	v := uint32(m.Perm())
+	if m&os.ModeSetuid != 0 {
+		v |= 0o4000
+	}
+	if m&os.ModeSetgid != 0 {
+		v |= 0o2000
+	}
+	if m&os.ModeSticky != 0 {
+		v |= 0o1000
+	}
+	return fmt.Sprintf("%04o", v)
+}
