@@ -622,7 +622,7 @@ func (j *job) dirMode(src os.FileInfo) os.FileMode {
 // Existing directories keep their mode unless Preserve is set.
 func (j *job) finishDir(d item) error {
 	want := j.dirMode(d.info)
-	if (d.created || j.o.Preserve) && d.mode.Perm() != want {
+	if j.o.Preserve || (d.created && d.mode.Perm() != want) {
 		if err := j.dst.chmod(d.dst, want); err != nil {
 			return newPathError("chmod", j.dst.side(), d.dst, err)
 		}

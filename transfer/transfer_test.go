@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -835,26 +836,41 @@ func TestKilledConnection(t *testing.T) {
 	remote := filepath.Join(dir, "target")
 	f.writeRemote(t, remote, []byte("old remote"), 0o644)
 
-	j := newJob(newLocalFS(), newRemoteFS(f.c), Options{Overwrite: true, Progress: killAfter(f.srv, 8<<20)})
-	j.meter.interval = 0
-	_, err := j.run(ctx, local, remote, false)
-	if !errors.Is(err, ErrConnectionLost) {
-		t.Errorf("upload: %v, want ErrConnectionLost", err)
+	// Cut uploads at random offsets: the destination is old or absent,
+	// never partial.
+	c := f.c
+	for i, cut := range []int64{8 << 20, 1 + rand.Int64N(n-1), 1 + rand.Int64N(n-1)} {
+		if i > 0 {
+			_, c = f.dial(t)
+		}
+		target := remote
+		if i == 2 {
+			target = filepath.Join(dir, "absent")
+		}
+		j := newJob(newLocalFS(), newRemoteFS(c), Options{Overwrite: true, Progress: killAfter(f.srv, cut)})
+		j.meter.interval = 0
+		_, err := j.run(ctx, local, target, false)
+		if !errors.Is(err, ErrConnectionLost) {
+			t.Errorf("upload cut at %d: %v, want ErrConnectionLost", cut, err)
+		}
+		if got := string(readFile(t, remote)); got != "old remote" {
+			t.Errorf("remote target changed: %.20q", got)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "absent")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a cut upload created its destination: %v", err)
+		}
+		t.Logf("upload cut at %d: %v; remote temporary files left (accepted): %d", cut, err, len(tempFiles(t, dir)))
 	}
-	if got := string(readFile(t, remote)); got != "old remote" {
-		t.Errorf("remote target changed: %.20q", got)
-	}
-	t.Logf("upload error: %v; remote temporary files left (accepted): %d", err, len(tempFiles(t, dir)))
 
-	_, c := f.dial(t)
+	_, c = f.dial(t)
 	bigRemote := filepath.Join(dir, "big")
 	f.writeRemote(t, bigRemote, readFile(t, local), 0o644)
 	localDir := t.TempDir()
 	localTarget := filepath.Join(localDir, "target")
 	mustWrite(t, localTarget, "old local")
-	j = newJob(newRemoteFS(c), newLocalFS(), Options{Overwrite: true, Progress: killAfter(f.srv, 8<<20)})
+	j := newJob(newRemoteFS(c), newLocalFS(), Options{Overwrite: true, Progress: killAfter(f.srv, 8<<20)})
 	j.meter.interval = 0
-	_, err = j.run(ctx, bigRemote, localTarget, false)
+	_, err := j.run(ctx, bigRemote, localTarget, false)
 	if !errors.Is(err, ErrConnectionLost) {
 		t.Errorf("download: %v, want ErrConnectionLost", err)
 	}
