@@ -100,6 +100,7 @@ func TestExecOptionErrors(t *testing.T) {
 		{"negative timeout", func(o *ExecOptions) { o.Timeout = -time.Second }, "", "not positive"},
 		{"sudo password without sudo", func(o *ExecOptions) { o.SudoPasswordStdin = true }, "", "need --sudo"},
 		{"sudo from login without sudo", func(o *ExecOptions) { o.SudoFromLogin = true }, "", "need --sudo"},
+		{"two secrets on stdin", func(o *ExecOptions) { o.Sudo, o.SudoPasswordStdin, o.Flags.PasswordStdin = true, true, true }, "pw\nsudo\n", "both want the first line"},
 		{"sudo password stdin empty", func(o *ExecOptions) { o.Sudo, o.SudoPasswordStdin = true, true }, "", "no sudo password"},
 	}
 	for _, c := range cases {

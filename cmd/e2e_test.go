@@ -354,6 +354,15 @@ func TestConnectAliasPasswordStdin(t *testing.T) {
 	if len(logData) == 0 || bytes.Contains(logData, []byte(h.user.Password)) {
 		t.Errorf("holder log empty or holding the password:\n%s", logData)
 	}
+
+	// The password from the environment, and an encrypted key's passphrase on stdin.
+	r = h.runWith(runOpts{env: []string{"MCP_REMOTE_SSH_PASSWORD=" + h.user.Password}}, "connect", h.target(), "--no-agent", "--json")
+	want(t, r, 0, `out:"auth_method":"password"`)
+	r = h.runWith(runOpts{stdin: strings.NewReader(h.user.Passphrase + "\n")}, "connect", h.target(), "-i", h.user.EncKeyPath, "--passphrase-stdin")
+	want(t, r, 0, "publickey auth")
+	r = h.runWith(runOpts{stdin: strings.NewReader("wrong\n")}, "connect", h.target(), "-i", h.user.EncKeyPath, "--passphrase-stdin")
+	want(t, r, 1, "auth_failed", h.user.EncKeyPath)
+
 }
 
 func TestConnectAgentNotInHolderEnv(t *testing.T) {

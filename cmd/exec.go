@@ -111,6 +111,10 @@ func runExec(ctx context.Context, f *Factory, opts *ExecOptions) error {
 			}
 			req.SudoPassword = session.Secret(line)
 		}
+		if opts.SudoPasswordStdin && (opts.Flags.PasswordStdin || opts.Flags.PassphraseStdin) {
+			return session.Errf(session.CodeInvalidArgument, "use --sudo-password-from-login, or pass one secret in its environment variable",
+				"--sudo-password-stdin and --password-stdin/--passphrase-stdin both want the first line of stdin")
+		}
 	} else if opts.SudoPasswordStdin || opts.SudoFromLogin {
 		return session.Errf(session.CodeInvalidArgument, "add --sudo", "--sudo-password-stdin and --sudo-password-from-login need --sudo")
 	}

@@ -112,6 +112,24 @@ func TestHolderKilled(t *testing.T) {
 	}
 }
 
+func TestHolderKilledDuringExec(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, true)
+	want(t, h.run("connect", h.target(), "-i", h.user.KeyPath, "--name", "web"), 0)
+	pid := h.holderPID()
+	r := h.runWith(runOpts{started: func(*exec.Cmd) {
+		if !waitFor(20*time.Second, func() bool { return len(h.remoteProcs("sleep 3141")) > 0 }) {
+			t.Errorf("the remote sleep 3141 never started")
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+	}}, "exec", "web", "--", "sleep 3141")
+	want(t, r, 255, "holder_unavailable", "lost the holder")
+	if r.elapsed > 20*time.Second {
+		t.Errorf("took %v", r.elapsed)
+	}
+	want(t, h.run("sessions"), 0, "previous holder had stopped")
+}
+
 func TestHolderIdleExitAndLog(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, false)
