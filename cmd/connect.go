@@ -25,9 +25,15 @@ type ConnectFlags struct {
 }
 
 func (cf *ConnectFlags) register(c *cobra.Command, withNew bool) {
+	cf.registerShort(c, withNew, "p", "l")
+}
+
+// registerShort is register with other shorthands for --port and --user
+// (put and get take -P, as scp, whose -p preserves; ls keeps -l for long).
+func (cf *ConnectFlags) registerShort(c *cobra.Command, withNew bool, portShort, userShort string) {
 	fl := c.Flags()
-	fl.IntVarP(&cf.Port, "port", "p", 0, "SSH port (default 22 or the ssh_config Port)")
-	fl.StringVarP(&cf.User, "user", "l", "", "remote user (default: ssh_config User, else the local user)")
+	fl.IntVarP(&cf.Port, "port", portShort, 0, "SSH port (default 22 or the ssh_config Port)")
+	fl.StringVarP(&cf.User, "user", userShort, "", "remote user (default: ssh_config User, else the local user)")
 	fl.StringVarP(&cf.Identity, "identity", "i", "", "private key file (default: ssh_config IdentityFile, else ~/.ssh/id_*)")
 	fl.BoolVar(&cf.PasswordStdin, "password-stdin", false, "read the password from the first line of stdin (or set MCP_REMOTE_SSH_PASSWORD)")
 	fl.BoolVar(&cf.PassphraseStdin, "passphrase-stdin", false, "read the key passphrase from the first line of stdin (or set MCP_REMOTE_SSH_PASSPHRASE)")
