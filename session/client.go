@@ -219,6 +219,10 @@ func (c *Client) Version(ctx context.Context) (version string, pid int, err erro
 		return "", 0, c.unavailable(err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return "", 0, decodeErr(resp.StatusCode, data)
+	}
 	var v struct {
 		Version string `json:"version"`
 		PID     int    `json:"pid"`
@@ -238,7 +242,14 @@ func (c *Client) Shutdown(ctx context.Context) error {
 		return c.unavailable(err)
 	}
 	defer resp.Body.Close()
-	return json.NewDecoder(resp.Body).Decode(&ok)
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return decodeErr(resp.StatusCode, data)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&ok); err != nil {
+		return c.unavailable(err)
+	}
+	return nil
 }
 
 // ExecStream runs a streamed exec over an upgraded connection.

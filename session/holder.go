@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path"
+	"regexp"
 	"sort"
 	"sync"
 	"time"
@@ -191,6 +192,14 @@ func (h *Holder) Resolve(ctx context.Context, req ResolveRequest) (ConnectResult
 		return ConnectResult{}, Errf(CodeNotFound, "pass a session id or name from `mcp-remote-ssh sessions`, or a host spec ("+targetForms+")",
 			"no session has the id or name %q, and it is not a host spec either", req.Target)
 	}
+	if t.User == "" && t.Port == 0 && sessionIDRe.MatchString(t.Host) {
+		// Shaped like a session id (closed, or mistyped) and not an
+		// ssh_config alias: say so instead of asking DNS for it.
+		if cfg, err := loadSSHConfig(h.home()); err == nil && cfg.get(t.Host, "HostName") == "" {
+			return ConnectResult{}, Errf(CodeNotFound, "list live sessions with `mcp-remote-ssh sessions`; to reach a host of that name, write user@"+t.Host,
+				"no session %q (it may have been closed, or its holder restarted)", req.Target)
+		}
+	}
 	if !req.New {
 		cfg, err := loadSSHConfig(h.home())
 		if err != nil {
@@ -224,6 +233,9 @@ func (h *Holder) Resolve(ctx context.Context, req ResolveRequest) (ConnectResult
 	creq.Host = req.Target
 	return h.Connect(ctx, creq)
 }
+
+// sessionIDRe matches the shape of a session id.
+var sessionIDRe = regexp.MustCompile(`^[0-9a-f]{8}$`)
 
 func (h *Holder) byName(name string) *Session {
 	h.mu.Lock()
