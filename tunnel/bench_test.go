@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -9,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -128,12 +131,18 @@ func bulkDown(addr string, buf []byte, n int64) error {
 // benchBulk runs the up and down transfers through listen. It records each
 // direction's MB/s in rates and, when base holds the baseline's, reports the
 // ratio as "x-openssh".
-func benchBulk(b *testing.B, listen string, rates, base map[string]float64) {
+//
+// cpu returns the CPU time used so far by the processes on the client side
+// of the SSH connection (this test process and, for the baseline, ssh); its
+// growth per op is reported as cpu-ms/op, which a busy machine disturbs less
+// than MB/s.
+func benchBulk(b *testing.B, listen string, cpu func() time.Duration, rates, base map[string]float64) {
 	block := make([]byte, 1<<20)
 	for _, dir := range []string{"up", "down"} {
 		b.Run(dir, func(b *testing.B) {
 			b.SetBytes(benchSize)
 			b.ReportAllocs()
+			cpu0 := cpu()
 			for b.Loop() {
 				var err error
 				if dir == "up" {
@@ -145,6 +154,7 @@ func benchBulk(b *testing.B, listen string, rates, base map[string]float64) {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64((cpu()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 			rate := float64(benchSize) * float64(b.N) / b.Elapsed().Seconds()
 			rates[dir] = rate
 			if r, ok := base[dir]; ok && r > 0 {
@@ -166,8 +176,8 @@ func BenchmarkLocalForward(b *testing.B) {
 	base := map[string]float64{}
 
 	b.Run("openssh", func(b *testing.B) {
-		listen := startOpenSSHForward(b, bed, target)
-		benchBulk(b, listen, base, nil)
+		listen, pid := startOpenSSHForward(b, bed, target)
+		benchBulk(b, listen, func() time.Duration { return selfCPU(b) + procCPU(b, pid) }, base, nil)
 	})
 	b.Run("tunnel", func(b *testing.B) {
 		f, err := Open(context.Background(), Spec{Direction: Local, TargetHost: host, TargetPort: port}, bed.get, nil)
@@ -175,13 +185,13 @@ func BenchmarkLocalForward(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer f.Close()
-		benchBulk(b, f.Spec().Listen(), map[string]float64{}, base)
+		benchBulk(b, f.Spec().Listen(), func() time.Duration { return selfCPU(b) }, map[string]float64{}, base)
 	})
 }
 
 // startOpenSSHForward runs `ssh -N -L` to target against the bed's sshd and
-// returns its listen address once it accepts connections.
-func startOpenSSHForward(tb testing.TB, bed *sshBed, target string) string {
+// returns its listen address, once it accepts connections, and its pid.
+func startOpenSSHForward(tb testing.TB, bed *sshBed, target string) (string, int) {
 	tb.Helper()
 	sshPath, err := exec.LookPath("ssh")
 	if err != nil {
@@ -209,7 +219,7 @@ func startOpenSSHForward(tb testing.TB, bed *sshBed, target string) string {
 		c, err := net.Dial("tcp", listen)
 		if err == nil {
 			c.Close()
-			return listen
+			return listen, cmd.Process.Pid
 		}
 		select {
 		case err := <-exited:
@@ -221,4 +231,31 @@ func startOpenSSHForward(tb testing.TB, bed *sshBed, target string) string {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// selfCPU is this process's user+system CPU time.
+func selfCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is the user+system CPU time of process pid, from /proc.
+func procCPU(tb testing.TB, pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+	rest := string(b[bytes.LastIndexByte(b, ')')+2:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		tb.Fatalf("short /proc/%d/stat", pid)
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / clockTicks
 }

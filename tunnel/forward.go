@@ -117,8 +117,8 @@ type Forward struct {
 // a port below 1024 without the right to bind it wraps [ErrPrivilegedPort];
 // a remote listen the server refuses (AllowTcpForwarding, PermitListen, port
 // taken or privileged on the server) or a local forward's target it forbids
-// wraps [ErrForwardRefused]. On error
-// nothing is left listening. A nil logger discards log output.
+// wraps [ErrForwardRefused]. On error nothing is left listening. A nil
+// logger discards log output.
 func Open(ctx context.Context, spec Spec, get ClientFunc, logger *log.Logger) (*Forward, error) {
 	if err := spec.validate(); err != nil {
 		return nil, err
