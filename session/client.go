@@ -533,3 +533,11 @@ func (c *Client) ListForwards(ctx context.Context, req ListForwardsRequest) (res
 func (c *Client) CloseForward(ctx context.Context, req CloseForwardRequest) (res CloseForwardResult, err error) {
 	return res, c.call(ctx, "forward/close", req, &res)
 }
+
+// CloseOwner closes every session owned by owner (an MCP client session of
+// `serve mcp --shared` that ended).
+func (c *Client) CloseOwner(ctx context.Context, owner string) (int, error) {
+	var res CloseOwnerResult
+	err := c.call(ctx, "close-owner", CloseOwnerRequest{Owner: owner}, &res)
+	return res.Closed, err
+}

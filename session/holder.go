@@ -319,8 +319,21 @@ func (h *Holder) remove(s *Session) {
 	h.mu.Unlock()
 }
 
+// CloseOwnerRequest names an owner whose sessions end (socket only).
+type CloseOwnerRequest struct {
+	Owner string `json:"owner"`
+}
+
+// CloseOwnerResult counts the sessions closed.
+type CloseOwnerResult struct {
+	Closed int `json:"closed"`
+}
+
 // CloseOwner closes every session of owner (an MCP client session that ended).
-func (h *Holder) CloseOwner(owner string) {
+func (h *Holder) CloseOwner(owner string) { h.closeOwner(owner) }
+
+// closeOwner closes every session of owner and returns how many it closed.
+func (h *Holder) closeOwner(owner string) int {
 	h.mu.Lock()
 	var ss []*Session
 	for _, s := range h.sessions {
@@ -333,6 +346,7 @@ func (h *Holder) CloseOwner(owner string) {
 		h.remove(s)
 		s.close()
 	}
+	return len(ss)
 }
 
 // Close closes every session; the holder accepts no new ones after.

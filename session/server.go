@@ -119,6 +119,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	route(s, mux, "forward/close", s.holder.CloseForward)
 	mux.HandleFunc("POST /v1/exec-stream", s.execStream)
 	mux.HandleFunc("POST /v1/answer", s.answer)
+	route(s, mux, "close-owner", func(ctx context.Context, req CloseOwnerRequest) (CloseOwnerResult, error) {
+		return CloseOwnerResult{Closed: s.holder.closeOwner(req.Owner)}, nil
+	})
 	mux.HandleFunc("GET /v1/version", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"version": s.version, "protocol": ProtocolVersion, "pid": os.Getpid()})
 	})
