@@ -380,3 +380,32 @@ func TestResolveReusesSessions(t *testing.T) {
 		t.Errorf("close by name: %+v %v", c, err)
 	}
 }
+
+func TestKeyboardInteractiveAndSudoFromLogin(t *testing.T) {
+	f := newFixture(t, fixtureOpt{sudo: sshdtest.SudoPassword, config: []string{"PasswordAuthentication no", "KbdInteractiveAuthentication yes"}})
+	ctx := ctxT(t, 60*time.Second)
+	no := false
+	res, err := f.h.Connect(ctx, session.ConnectRequest{Host: f.target(), Password: session.Secret(f.user.Password), UseAgent: &no})
+	if err != nil {
+		t.Fatalf("keyboard-interactive: %v\n%s", err, f.srv.Log())
+	}
+	if res.AuthMethod != "keyboard-interactive" {
+		t.Errorf("auth method %q", res.AuthMethod)
+	}
+	// A prompter answers keyboard-interactive when no password was given.
+	asked := false
+	pctx := session.WithCaller(ctx, session.Caller{Prompter: session.PrompterFunc(func(ctx context.Context, p session.Prompt) (string, error) {
+		asked = p.Kind == session.PromptPassword
+		return f.user.Password, nil
+	})})
+	if _, err := f.h.Connect(pctx, session.ConnectRequest{Host: f.target(), UseAgent: &no}); err != nil || !asked {
+		t.Fatalf("prompted keyboard-interactive: asked=%v err=%v", asked, err)
+	}
+	// The login password is reused for sudo only when asked.
+	out, err := f.h.SudoExec(ctx, session.SudoExecRequest{ExecRequest: session.ExecRequest{SessionID: res.SessionID, Command: "id -u"}, PasswordFromLogin: true})
+	if err != nil || out.Stdout != "0\n" {
+		t.Fatalf("sudo with the login password: %+v %v", out, err)
+	}
+	_, err = f.h.SudoExec(ctx, session.SudoExecRequest{ExecRequest: session.ExecRequest{SessionID: res.SessionID, Command: "id -u"}})
+	wantCode(t, err, session.CodeInputRequired)
+}
