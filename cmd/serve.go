@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,7 @@ type ServeMCPOptions struct {
 	AuditLog        string
 	LocalRoot       string
 	AllowLocalWrite []string
+	AllowLocalRead  []string
 	TokenFile       string
 	LogLevel        string
 }
@@ -82,6 +84,7 @@ requests are refused.`,
 	fl.StringVar(&opts.AuditLog, "audit-log", os.Getenv("MCP_REMOTE_SSH_AUDIT_LOG"), "append a JSON line per tool call to FILE (0600; secrets redacted) (env MCP_REMOTE_SSH_AUDIT_LOG)")
 	fl.StringVar(&opts.LocalRoot, "local-root", "", "directory relative local paths of file tools resolve against (default: the working directory)")
 	fl.StringArrayVar(&opts.AllowLocalWrite, "allow-local-write", nil, "let file tools write this guarded path (~/.ssh/..., shell start-up files); repeatable")
+	fl.StringArrayVar(&opts.AllowLocalRead, "allow-local-read", nil, "let ssh_upload_file read this path under ~/.ssh/ (private keys are refused by default); repeatable")
 	fl.StringVar(&opts.TokenFile, "token-file", "", "file holding the bearer token HTTP clients must send (default env MCP_REMOTE_SSH_TOKEN)")
 	fl.StringVar(&opts.LogLevel, "log-level", envOr("MCP_REMOTE_SSH_LOG_LEVEL", "info"), "stderr log level: debug, info, warn, error")
 	serve.AddCommand(c)
@@ -147,6 +150,8 @@ func runServeMCP(ctx context.Context, f *Factory, opts *ServeMCPOptions) error {
 		AuditLog:        audit,
 		LocalRoot:       opts.LocalRoot,
 		AllowLocalWrite: opts.AllowLocalWrite,
+		AllowLocalRead:  opts.AllowLocalRead,
+		GuardLocal:      guardedLocal(opts.AuditLog),
 		HostKeyPolicy:   f.HostKeyPolicy,
 		AgentSocket:     os.Getenv("SSH_AUTH_SOCK"),
 		Logger:          logger,
@@ -201,6 +206,22 @@ func runServeMCP(ctx context.Context, f *Factory, opts *ServeMCPOptions) error {
 	defer cancel()
 	hs.Shutdown(sctx)
 	return nil
+}
+
+// guardedLocal are our own files MCP file tools may not write: the audit
+// log, the state directory (lock, log) and the holder's socket directory.
+func guardedLocal(auditLog string) []string {
+	var g []string
+	if auditLog != "" {
+		g = append(g, auditLog)
+	}
+	if d, err := session.StateDir(); err == nil {
+		g = append(g, d)
+	}
+	if p, err := session.SocketPath(); err == nil {
+		g = append(g, filepath.Dir(p))
+	}
+	return g
 }
 
 // readToken reads the bearer token from file, else MCP_REMOTE_SSH_TOKEN.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -76,10 +77,42 @@ func errorResult(e *session.Error) *mcp.CallToolResult {
 	}
 }
 
+// inputSchema is the schema of a request type as go-sdk would infer it,
+// without the fields d hides, with d's shorter descriptions, and with plain
+// types for optional pointer fields (null means nothing more than absent).
+func inputSchema[In any](d *toolDef) *jsonschema.Schema {
+	sch, err := jsonschema.For[In](nil)
+	if err != nil {
+		panic(fmt.Sprintf("mcpserve: input schema of %T: %v", *new(In), err))
+	}
+	prop := func(name string) *jsonschema.Schema {
+		p, ok := sch.Properties[name]
+		if !ok {
+			panic(fmt.Sprintf("mcpserve: %s: %T has no field %q", d.name, *new(In), name))
+		}
+		return p
+	}
+	for _, h := range d.hide {
+		prop(h)
+		delete(sch.Properties, h)
+		sch.Required = slices.DeleteFunc(sch.Required, func(r string) bool { return r == h })
+	}
+	for name, text := range d.args {
+		prop(name).Description = text
+	}
+	for _, p := range sch.Properties {
+		if len(p.Types) == 2 && p.Types[0] == "null" {
+			p.Type, p.Types = p.Types[1], nil
+		}
+	}
+	return sch
+}
+
 // outputSchema is the schema of a result type, kept small for the token
-// budget of tools/list: types only. The meaning of each field is in the
-// result types' documentation; additionalProperties and required are left
-// out (results only grow, and every field is always present).
+// budget of tools/list: the names of the fields and their nesting only. The
+// types and meaning of each field are in the result types' documentation
+// and TOOLS.md; additionalProperties and required are left out (results only
+// grow, and every field is always present).
 func outputSchema[Out any]() *jsonschema.Schema {
 	sch, err := jsonschema.For[Out](nil)
 	if err != nil {
@@ -93,12 +126,14 @@ func outputSchema[Out any]() *jsonschema.Schema {
 		sc.AdditionalProperties = nil
 		sc.Required = nil
 		sc.Description = ""
+		sc.Type, sc.Types = "", nil // the names and nesting are enough here
 		for _, p := range sc.Properties {
 			strip(p)
 		}
 		strip(sc.Items)
 	}
 	strip(sch)
+	sch.Type = "object"
 	return sch
 }
 

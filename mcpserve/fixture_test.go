@@ -26,6 +26,7 @@ type fixture struct {
 	s     *Server
 	audit *syncBuffer
 	logs  *syncBuffer
+	local string // the MCP server's --local-root
 }
 
 type fixtureOpt struct {
@@ -43,7 +44,7 @@ func newFixture(t *testing.T, o fixtureOpt) *fixture {
 	u := sshdtest.NewUser(t, uopts...)
 	srv := sshdtest.Start(t, sshdtest.WithUsers(u))
 	env := sshdtest.NewEnv(t)
-	f := &fixture{srv: srv, user: u, env: env, audit: &syncBuffer{}, logs: &syncBuffer{}}
+	f := &fixture{srv: srv, user: u, env: env, audit: &syncBuffer{}, logs: &syncBuffer{}, local: t.TempDir()}
 	logger := log.New(f.logs)
 	logger.SetLevel(log.DebugLevel)
 	f.h = session.NewHolder(session.HolderConfig{Logger: logger, Home: env.Home, Keepalive: time.Second, AllowHosts: o.opts.AllowHosts})
@@ -65,6 +66,12 @@ func (f *fixture) newServer(o Options) *Server {
 		o.AuditLog = f.audit
 	}
 	o.OnSessionEnd = f.h.CloseOwner
+	if o.Home == "" {
+		o.Home = f.env.Home // the guard on ~/.ssh/ applies to the test's HOME
+	}
+	if o.LocalRoot == "" {
+		o.LocalRoot = f.local
+	}
 	return New(f.h, o)
 }
 

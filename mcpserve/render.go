@@ -90,12 +90,67 @@ func render(out any) string {
 		return strings.TrimSuffix(b.String(), "\n")
 	case session.CloseSessionResult:
 		return fmt.Sprintf("closed session %s (%d shells, %d forwards)", r.SessionID, r.ShellsClosed, r.ForwardsClosed)
+	case session.ShellReadResult:
+		s := fmt.Sprintf("offset %d, next_offset %d", r.Offset, r.NextOffset)
+		if r.DroppedBytes > 0 {
+			s += fmt.Sprintf(", %d bytes dropped", r.DroppedBytes)
+		}
+		return s + exitedText(r.Exited, r.ExitStatus) + "\n" + r.Output
+	case session.ShellWaitResult:
+		s := "matched"
+		switch {
+		case r.TimedOut:
+			s = "timed out"
+		case !r.Matched:
+			s = "not matched"
+		}
+		s += fmt.Sprintf(" after %d ms, next_offset %d", r.WaitedMS, r.NextOffset)
+		return s + exitedText(r.Exited, nil) + "\n" + r.Output
+	case session.ReadFileResult:
+		if r.Binary {
+			return fmt.Sprintf("binary file (%d bytes, %s): content not shown", r.Size, r.TypeGuess)
+		}
+		s := fmt.Sprintf("bytes %d-%d of %d (%s)", r.Offset, r.Offset+int64(r.BytesRead), r.Size, r.Encoding)
+		if r.Truncated {
+			s += ", more remains"
+		}
+		return s + "\n" + r.Content
+	case session.ListDirResult:
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s: %d entries", r.Path, len(r.Entries))
+		for _, e := range r.Entries {
+			fmt.Fprintf(&b, "\n%s %-7s %10d %s %s", e.Mode, e.Type, e.Size, e.MTime.Format("2006-01-02T15:04:05Z"), e.Name)
+			if e.LinkTarget != "" {
+				b.WriteString(" -> " + e.LinkTarget)
+			}
+		}
+		return b.String()
+	case session.ListForwardsResult:
+		if len(r.Forwards) == 0 {
+			return "no forwards"
+		}
+		var b strings.Builder
+		for _, x := range r.Forwards {
+			fmt.Fprintf(&b, "%s %s %s -> %s (session %s) %s conns %d/%d in %d out %d\n", x.ForwardID, x.Direction, x.Listen, x.Target,
+				x.SessionID, x.State, x.ActiveConns, x.TotalConns, x.BytesIn, x.BytesOut)
+		}
+		return strings.TrimSuffix(b.String(), "\n")
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
 		return fmt.Sprintf("%v", out)
 	}
 	return string(b)
+}
+
+func exitedText(exited bool, status *int) string {
+	switch {
+	case !exited:
+		return ""
+	case status == nil:
+		return ", shell exited"
+	}
+	return fmt.Sprintf(", shell exited with status %d", *status)
 }
 
 func renderExec(r session.ExecResult) string {

@@ -41,6 +41,14 @@ type Options struct {
 	// AllowLocalWrite are local paths MCP tools may write even though they
 	// are guarded (~/.ssh/, shell start-up files).
 	AllowLocalWrite []string
+	// AllowLocalRead are paths under ~/.ssh/ that ssh_upload_file may read.
+	AllowLocalRead []string
+	// GuardLocal are more local paths MCP tools may not write (the audit
+	// log, the state directory).
+	GuardLocal []string
+	// Home is the home directory whose ~/.ssh/ and start-up files are
+	// guarded; default $HOME.
+	Home string
 	// HostKeyPolicy is strict, accept-new, ask or off.
 	HostKeyPolicy string
 	// AgentSocket is the SSH_AUTH_SOCK sent with each call (serve mcp
@@ -88,6 +96,11 @@ func New(ops session.Operations, opts Options) *Server {
 		owners: map[*mcp.ServerSession]string{},
 		paths:  NewLocalPaths(opts.LocalRoot, opts.AllowLocalWrite),
 	}
+	s.paths.AllowRead = opts.AllowLocalRead
+	s.paths.Guard = opts.GuardLocal
+	if opts.Home != "" {
+		s.paths.Home = opts.Home
+	}
 	if opts.AuditLog != nil {
 		s.audit = &auditLog{w: opts.AuditLog}
 	}
@@ -103,7 +116,7 @@ func New(ops session.Operations, opts Options) *Server {
 		if opts.ReadOnly && !d.inReadOnly {
 			continue
 		}
-		d.add(s, d)
+		d.op.register(s, d)
 		s.names = append(s.names, d.name)
 	}
 	return s
