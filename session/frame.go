@@ -54,17 +54,40 @@ func ReadFrame(r io.Reader, buf []byte) (typ byte, payload []byte, err error) {
 	if n > MaxFrame {
 		return 0, nil, fmt.Errorf("frame of %d bytes exceeds %d", n, MaxFrame)
 	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	if cap(buf) >= int(n) {
+		buf = buf[:n]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return 0, nil, unexpected(err)
 		}
-		return 0, nil, err
+		return hdr[0], buf, nil
+	}
+	// Grow with the bytes that actually arrive, so that a header promising a
+	// large payload the stream does not carry costs little.
+	buf = buf[:0]
+	for len(buf) < int(n) {
+		chunk := min(int(n)-len(buf), max(frameChunk, len(buf)))
+		if cap(buf)-len(buf) < chunk {
+			nb := make([]byte, len(buf), len(buf)+chunk)
+			copy(nb, buf)
+			buf = nb
+		}
+		m, err := io.ReadFull(r, buf[len(buf):len(buf)+chunk])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			return 0, nil, unexpected(err)
+		}
 	}
 	return hdr[0], buf, nil
+}
+
+// frameChunk is the first allocation for a payload larger than the caller's buffer.
+const frameChunk = 64 << 10
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // frameWriter writes frames of one type, serialised with the others on the same stream.

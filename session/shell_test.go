@@ -453,15 +453,17 @@ func attachContract(t *testing.T, ctx context.Context, ops session.Operations, i
 		t.Fatalf("keystrokes of the attached terminal: %+v %v", w, err)
 	}
 
+	// A resize makes bash redraw its prompt at any moment, so from here on
+	// waits look for unique output rather than for the next prompt.
 	resize <- [2]int{77, 33}
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out := shellRun(t, ctx, ops, id, sh, "stty size")
-		if strings.Contains(out, "\n33 77\n") {
+	for i := 0; ; i++ {
+		got := shellExpect(t, ctx, ops, id, sh, fmt.Sprintf("echo sz%d-$(stty size | tr ' ' x)", i), fmt.Sprintf(`sz%d-(\d+x\d+)`, i))
+		if got == "33x77" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("resize did not reach stty size: %q", out)
+			t.Fatalf("resize did not reach stty size: %q", got)
 		}
 	}
 	inW.Close()
@@ -474,12 +476,22 @@ func attachContract(t *testing.T, ctx context.Context, ops session.Operations, i
 		t.Fatal("attach did not end when its input ended")
 	}
 	// The shell outlives the attachment.
-	if out := shellRun(t, ctx, ops, id, sh, "echo still-$((3+3))"); !strings.Contains(out, "\nstill-6\n") {
-		t.Errorf("after detach: %q", out)
-	}
+	shellExpect(t, ctx, ops, id, sh, "echo still-$((3+3))", `still-(6)`)
 }
 
-// TestShellBufferBounded is not parallel: it measures the heap.
+// shellExpect sends cmd and waits for re; it returns re's first group.
+func shellExpect(t *testing.T, ctx context.Context, ops session.Operations, id, sh, cmd, re string) string {
+	t.Helper()
+	if _, err := ops.ShellSend(ctx, session.ShellSendRequest{SessionID: id, ShellID: sh, Data: cmd}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := ops.ShellWait(ctx, session.ShellWaitRequest{SessionID: id, ShellID: sh, Pattern: re, Regex: true, Timeout: 10})
+	if err != nil || !w.Matched {
+		t.Fatalf("wait for %s after %q: %+v %v", re, cmd, w, err)
+	}
+	return regexp.MustCompile(re).FindStringSubmatch(w.Output)[1]
+}
+
 func TestShellBufferBounded(t *testing.T) {
 	f := newFixture(t, fixtureOpt{})
 	ctx := ctxT(t, 180*time.Second)
