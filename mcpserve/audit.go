@@ -111,8 +111,16 @@ func redact(v reflect.Value) any {
 	if v.IsZero() {
 		return nil
 	}
+	if v.Kind() == reflect.String && v.Len() > auditMaxString {
+		// Long text (file content, long input) is cut: the log is for who did what.
+		s := strings.ToValidUTF8(v.String()[:auditMaxString], "")
+		return fmt.Sprintf("%s… (%d bytes)", s, v.Len())
+	}
 	return v.Interface()
 }
+
+// auditMaxString is the most bytes of one string argument the audit log keeps.
+const auditMaxString = 4096
 
 func redactStruct(v reflect.Value, m map[string]any) {
 	t := v.Type()

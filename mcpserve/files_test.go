@@ -255,6 +255,11 @@ func TestFileTools(t *testing.T) {
 		if got := exec("cat w.txt; stat -c %a w.txt"); got != "three\n640\n" {
 			t.Errorf("replace should keep the mode: %q", got)
 		}
+		long := strings.Repeat("z", 10000)
+		call[session.WriteFileResult](t, ctx, cs, "ssh_write_remote_file", args("remote_path", "long.txt", "content", long))
+		if a := f.audit.String(); strings.Contains(a, long) || !strings.Contains(a, "… (10000 bytes)") {
+			t.Error("the audit log should keep only the head of long content")
+		}
 		callErr(t, ctx, cs, "ssh_write_remote_file", args("remote_path", "w.txt", "content", "x", "mode", "rwx"), session.CodeInvalidArgument)
 		callErr(t, ctx, cs, "ssh_write_remote_file", args("remote_path", "no/such/dir/w.txt", "content", "x"), session.CodeNotFound)
 	})
@@ -287,4 +292,28 @@ func TestFileTools(t *testing.T) {
 		}
 		callErr(t, ctx, cs, "ssh_list_remote_dir", args("remote_path", "nope"), session.CodeNotFound)
 	})
+}
+
+// Under --read-only the file tools that cannot change the host work; the
+// others are not there.
+func TestReadOnlyFileTools(t *testing.T) {
+	f := newFixture(t, fixtureOpt{opts: Options{ReadOnly: true}})
+	ctx := ctxT(t, 60*time.Second)
+	cs := client(t, f.s, nil)
+	conn, _ := call[session.ConnectResult](t, ctx, cs, "ssh_connect", f.connectArgs())
+	args := map[string]any{"session_id": conn.SessionID, "remote_path": ".profile"}
+	call[session.ReadFileResult](t, ctx, cs, "ssh_read_remote_file", args)
+	call[session.ListDirResult](t, ctx, cs, "ssh_list_remote_dir", map[string]any{"session_id": conn.SessionID, "remote_path": "."})
+	args["local_path"] = "profile.txt"
+	call[session.DownloadResult](t, ctx, cs, "ssh_download_file", args)
+	if _, err := os.Stat(filepath.Join(f.local, "profile.txt")); err != nil {
+		t.Errorf("download under --read-only: %v", err)
+	}
+	args["local_path"] = "~/.profile"
+	callErr(t, ctx, cs, "ssh_download_file", args, session.CodePolicyDenied)
+	for _, tool := range []string{"ssh_write_remote_file", "ssh_upload_file", "ssh_execute", "ssh_shell_open", "ssh_forward_port"} {
+		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: map[string]any{"session_id": conn.SessionID}}); err == nil {
+			t.Errorf("%s callable under --read-only", tool)
+		}
+	}
 }
