@@ -48,9 +48,14 @@ var tools = []toolDef{
 		name: "ssh_connect", title: "Connect over SSH",
 		description: "Open a new SSH session (password, key, agent or ssh_config alias); returns session_id for the other tools.",
 		openWorld:   true, inReadOnly: true,
-		args: map[string]string{"host": "host, user@host[:port], ssh://user@host:port or ~/.ssh/config alias", "timeout": "seconds to connect and authenticate (default 15)", "key_path": "private key file (default: ssh_config IdentityFile, ~/.ssh/id_*)",
-			"password": "password or keyboard-interactive answer; never logged", "passphrase": "passphrase of an encrypted key; never logged",
-			"name": "unique session name, [a-z0-9][a-z0-9._-]{0,31}"},
+		args: map[string]string{
+			"host":       "host, user@host[:port], ssh://user@host:port or ~/.ssh/config alias",
+			"timeout":    "seconds to connect and authenticate (default 15)",
+			"key_path":   "private key file (default: ssh_config IdentityFile, ~/.ssh/id_*)",
+			"password":   "password or keyboard-interactive answer; never logged",
+			"passphrase": "passphrase of an encrypted key; never logged",
+			"name":       "unique session name, [a-z0-9][a-z0-9._-]{0,31}",
+		},
 		op: adapt(session.Operations.Connect),
 	},
 	{
