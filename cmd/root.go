@@ -68,6 +68,7 @@ The same operations are served to AI agents as MCP tools by 'serve mcp'.`,
 		NewCmdHolder(f),
 		NewCmdVersion(f),
 		NewCmdServe(f),
+		NewCmdGenDocs(f),
 	)
 	return root
 }
