@@ -19,4 +19,8 @@ out=$(mktemp)
 if ! go test -run '^$' -bench . -benchtime 1x -timeout 15m ./... >"$out" 2>&1; then cat "$out"; rm -f "$out"; exit 1; fi
 grep -E '^(Benchmark|ok|FAIL)' "$out" || true
 rm -f "$out"
+echo "== release check (goreleaser check + snapshot release, archive, cask; cold ~7 min, warm ~30 s)"
+bash scripts/release-check.sh
+echo "== MCP conformance suite (server scenarios of a tools-only server; ~30 s)"
+bash scripts/conformance.sh
 echo "== all checks passed"
