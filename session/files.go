@@ -12,15 +12,30 @@ import (
 	"github.com/mcp-remote-ssh/mcp-remote-ssh/internal/textsafe"
 	"github.com/mcp-remote-ssh/mcp-remote-ssh/transfer"
 	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
 )
 
 // sftpClient returns the session's SFTP client on its live connection,
 // (re)creating it after a reconnect.
 func (s *Session) sftpClient(ctx context.Context) (*sftp.Client, error) {
-	c, err := s.conn(ctx)
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		c, err := s.conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		sc, err := s.sftpFor(c)
+		if err != nil && isConnGone(err) && attempt < 1 {
+			// The connection died before the session noticed: drop it and reconnect once.
+			c.Close()
+			waitConnGone(ctx, s, c)
+			continue
+		}
+		return sc, err
 	}
+}
+
+// sftpFor returns the SFTP client on connection c, starting one if needed.
+func (s *Session) sftpFor(c *ssh.Client) (*sftp.Client, error) {
 	s.mu.Lock()
 	if s.sftp != nil && s.sftpOn == c {
 		sc := s.sftp
@@ -30,6 +45,9 @@ func (s *Session) sftpClient(ctx context.Context) (*sftp.Client, error) {
 	s.mu.Unlock()
 	sc, err := transfer.NewClient(c)
 	if err != nil {
+		if isConnGone(err) {
+			return nil, Wrap(CodeConnectionLost, err, "run it again; the session reconnects", "start SFTP on session %s", s.id)
+		}
 		return nil, Wrap(CodeConnectionLost, err, "check that the server has an sftp subsystem (Subsystem sftp in sshd_config)", "start SFTP on session %s", s.id)
 	}
 	s.mu.Lock()
@@ -43,6 +61,32 @@ func (s *Session) sftpClient(ctx context.Context) (*sftp.Client, error) {
 	}
 	s.sftp, s.sftpOn = sc, c
 	return sc, nil
+}
+
+// idempotent runs op, a read that is safe to repeat, on the session's SFTP
+// client; when the connection proves dead under it (it dropped before the
+// session noticed), op runs once more on a fresh connection.
+func (s *Session) idempotent(ctx context.Context, op func(sc *sftp.Client) error) error {
+	for attempt := 0; ; attempt++ {
+		sc, err := s.sftpClient(ctx)
+		if err != nil {
+			return err
+		}
+		err = op(sc)
+		if err == nil || attempt >= 1 || ctx.Err() != nil || !(errors.Is(err, transfer.ErrConnectionLost) || isConnGone(err)) {
+			return err
+		}
+		s.mu.Lock()
+		c := s.sftpOn
+		if s.sftp != sc {
+			c = nil
+		}
+		s.mu.Unlock()
+		if c != nil {
+			c.Close()
+			waitConnGone(ctx, s, c)
+		}
+	}
 }
 
 // fileErr maps a transfer error to a contract error.
@@ -153,11 +197,11 @@ func (h *Holder) ReadFile(ctx context.Context, req ReadFileRequest) (ReadFileRes
 	if req.Limit == 0 {
 		req.Limit = 65536
 	}
-	sc, err := s.sftpClient(ctx)
-	if err != nil {
-		return ReadFileResult{}, err
-	}
-	r, err := transfer.ReadFile(ctx, sc, req.RemotePath, req.Offset, req.Limit)
+	var r transfer.ReadResult
+	err = s.idempotent(ctx, func(sc *sftp.Client) (err error) {
+		r, err = transfer.ReadFile(ctx, sc, req.RemotePath, req.Offset, req.Limit)
+		return err
+	})
 	if err != nil {
 		return ReadFileResult{}, fileErr(s, err)
 	}
@@ -199,11 +243,12 @@ func (h *Holder) ListDir(ctx context.Context, req ListDirRequest) (ListDirResult
 	if err != nil {
 		return ListDirResult{}, err
 	}
-	sc, err := s.sftpClient(ctx)
-	if err != nil {
-		return ListDirResult{}, err
-	}
-	p, entries, err := transfer.ListDir(ctx, sc, req.RemotePath, req.All)
+	var p string
+	var entries []transfer.Entry
+	err = s.idempotent(ctx, func(sc *sftp.Client) (err error) {
+		p, entries, err = transfer.ListDir(ctx, sc, req.RemotePath, req.All)
+		return err
+	})
 	if err != nil {
 		return ListDirResult{}, fileErr(s, err)
 	}

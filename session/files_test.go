@@ -320,3 +320,26 @@ func TestFilesConnectionKilledMidUpload(t *testing.T) {
 		t.Logf("temporary files left after the session closed: %v (before close: %v)", after, leftovers)
 	}
 }
+
+func TestFilesAfterConnectionDrop(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpt{})
+	ctx := ctxT(t, 60*time.Second)
+	id := f.connect(t, ctx).SessionID
+	if _, err := f.h.WriteFile(ctx, session.WriteFileRequest{SessionID: id, RemotePath: "a.txt", Content: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		f.srv.KillConnections()
+		// Reads are safe to repeat: the session reconnects under them.
+		r, err := f.h.ReadFile(ctx, session.ReadFileRequest{SessionID: id, RemotePath: "a.txt"})
+		if err != nil || r.Content != "before" {
+			t.Fatalf("round %d: read right after the drop: %+v %v", i, r, err)
+		}
+		f.srv.KillConnections()
+		l, err := f.h.ListDir(ctx, session.ListDirRequest{SessionID: id, RemotePath: "~"})
+		if err != nil || len(l.Entries) == 0 {
+			t.Fatalf("round %d: list right after the drop: %+v %v", i, l, err)
+		}
+	}
+}

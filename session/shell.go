@@ -90,18 +90,44 @@ func (h *Holder) ShellOpen(ctx context.Context, req ShellOpenRequest) (ShellOpen
 	if req.Cols < 1 || req.Rows < 1 || req.Cols > 10000 || req.Rows > 10000 {
 		return ShellOpenResult{}, Errf(CodeInvalidArgument, "use a size such as 200x50", "terminal size %dx%d is out of range", req.Cols, req.Rows)
 	}
+	// Reserve the slot and the id first, so that concurrent opens cannot
+	// pass the limit together.
 	s.mu.Lock()
 	n := len(s.shells)
-	s.mu.Unlock()
 	if n >= h.maxShells() {
+		s.mu.Unlock()
 		return ShellOpenResult{}, Errf(CodeInvalidArgument, "close a shell first (shell close / ssh_close_session)", "session %s already has %d shells, the maximum", s.id, n)
 	}
-	c, err := s.conn(ctx)
-	if err != nil {
-		return ShellOpenResult{}, err
-	}
-	ch, err := c.NewSession()
-	if err != nil {
+	s.shellSeq++
+	id := strconv.Itoa(s.shellSeq)
+	s.shells[id] = shellSlot{}
+	s.mu.Unlock()
+	opened := false
+	defer func() {
+		if !opened {
+			s.mu.Lock()
+			if _, pending := s.shells[id].(shellSlot); pending {
+				delete(s.shells, id)
+			}
+			s.mu.Unlock()
+		}
+	}()
+	var ch *ssh.Session
+	for attempt := 0; ; attempt++ {
+		c, err := s.conn(ctx)
+		if err != nil {
+			return ShellOpenResult{}, err
+		}
+		ch, err = c.NewSession()
+		if err == nil {
+			break
+		}
+		if isConnGone(err) && attempt < 1 {
+			// The connection died before the session noticed: drop it and reconnect once.
+			c.Close()
+			waitConnGone(ctx, s, c)
+			continue
+		}
 		return ShellOpenResult{}, Wrap(CodeConnectionLost, err, "the server may limit sessions per connection (MaxSessions); close a shell or try again", "open shell on session %s", s.id)
 	}
 	modes := ssh.TerminalModes{ssh.ECHO: 1, ssh.TTY_OP_ISPEED: 38400, ssh.TTY_OP_OSPEED: 38400}
@@ -114,17 +140,14 @@ func (h *Holder) ShellOpen(ctx context.Context, req ShellOpenRequest) (ShellOpen
 		ch.Close()
 		return ShellOpenResult{}, Wrap(CodeInternal, err, "", "shell stdin")
 	}
-	sh := &shell{owner: CallerFrom(ctx).Owner, sess: s, ch: ch, stdin: stdin, buf: termbuf.New(h.shellBuffer()), cursors: map[string]int64{}}
+	sh := &shell{id: id, owner: CallerFrom(ctx).Owner, sess: s, ch: ch, stdin: stdin, buf: termbuf.New(h.shellBuffer()), cursors: map[string]int64{}}
 	ch.Stdout = sh.buf
 	ch.Stderr = sh.buf
 	if err := ch.Shell(); err != nil {
 		ch.Close()
 		return ShellOpenResult{}, Wrap(CodeConnectionLost, err, "", "start shell on session %s", s.id)
 	}
-	s.mu.Lock()
-	s.shellSeq++
-	sh.id = strconv.Itoa(s.shellSeq)
-	s.mu.Unlock()
+	opened = true
 	if err := s.addResource("shell", sh.id, sh); err != nil {
 		sh.Close()
 		return ShellOpenResult{}, err
@@ -150,6 +173,26 @@ func (h *Holder) ShellOpen(ctx context.Context, req ShellOpenRequest) (ShellOpen
 	h.cfg.Logger.Info("shell opened", "session", s.id, "shell", sh.id)
 	return ShellOpenResult{SessionID: s.id, ShellID: sh.id, Offset: 0}, nil
 }
+
+// waitConnGone waits (briefly) until the session has let go of the closed
+// connection c, so that the next conn call reconnects instead of returning c.
+func waitConnGone(ctx context.Context, s *Session, c *ssh.Client) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		s.mu.Lock()
+		cur := s.client
+		s.mu.Unlock()
+		if cur != c {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// shellSlot holds a shell's place in its session while ShellOpen sets it up.
+type shellSlot struct{}
+
+func (shellSlot) Close() error { return nil }
 
 func (h *Holder) maxShells() int {
 	if h.cfg.MaxShells > 0 {

@@ -568,3 +568,66 @@ func mustRead(t *testing.T, ctx context.Context, ops session.Operations, id, sh 
 	}
 	return r.Output
 }
+
+func TestShellConcurrentOpensRespectTheLimit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpt{})
+	ctx := ctxT(t, 60*time.Second)
+	h := session.NewHolder(session.HolderConfig{Logger: log.New(io.Discard), Home: f.env.Home, MaxShells: 3})
+	t.Cleanup(func() { h.Close() })
+	c, err := h.Connect(ctx, session.ConnectRequest{Host: f.target(), KeyPath: f.user.KeyPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := h.ShellOpen(ctx, session.ShellOpenRequest{SessionID: c.SessionID})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	ok := 0
+	for err := range errs {
+		if err == nil {
+			ok++
+		} else if session.CodeOf(err) != session.CodeInvalidArgument {
+			t.Errorf("unexpected error %v", err)
+		}
+	}
+	l, _ := h.ListSessions(ctx, session.ListSessionsRequest{})
+	if ok != 3 || len(l.Sessions) != 1 || l.Sessions[0].Shells != 3 {
+		t.Errorf("%d opens succeeded, %+v; want exactly 3", ok, l.Sessions)
+	}
+}
+
+func TestShellConnectionLost(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpt{})
+	ctx := ctxT(t, 60*time.Second)
+	id := f.connect(t, ctx).SessionID
+	sh := openShell(t, ctx, f.h, id)
+	f.srv.KillConnections()
+	w, err := f.h.ShellWait(ctx, session.ShellWaitRequest{SessionID: id, ShellID: sh, Pattern: "never-printed", Timeout: 10})
+	if err != nil || !w.Exited {
+		t.Fatalf("wait on a shell whose connection dropped: %+v %v", w, err)
+	}
+	_, err = f.h.ShellSend(ctx, session.ShellSendRequest{SessionID: id, ShellID: sh, Data: "echo hi"})
+	e := wantCode(t, err, session.CodeShellExited)
+	if !strings.Contains(e.Message, "connection was lost") {
+		t.Errorf("message should say the connection was lost: %v", e)
+	}
+	r, err := f.h.ShellRead(ctx, session.ShellReadRequest{SessionID: id, ShellID: sh})
+	if err != nil || !r.Exited || r.ExitStatus != nil {
+		t.Errorf("read %+v %v", r, err)
+	}
+	// A new shell on the same session reconnects.
+	sh2 := openShell(t, ctx, f.h, id)
+	if out := shellRun(t, ctx, f.h, id, sh2, "echo again-$((1+1))"); !strings.Contains(out, "\nagain-2\n") {
+		t.Errorf("new shell after reconnect: %q", out)
+	}
+}
