@@ -70,6 +70,12 @@ The same operations are served to AI agents as MCP tools by 'serve mcp'.`,
 		NewCmdServe(f),
 		NewCmdGenDocs(f),
 	)
+	root.InitDefaultCompletionCmd()
+	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {
+		c.Example = `  source <(mcp-remote-ssh completion bash)
+  mcp-remote-ssh completion zsh > "${fpath[1]}/_mcp-remote-ssh"
+  mcp-remote-ssh completion fish > ~/.config/fish/completions/mcp-remote-ssh.fish`
+	}
 	return root
 }
 
