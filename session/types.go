@@ -8,15 +8,15 @@ import (
 // ConnectRequest opens a new session. It is the ssh_connect tool's input,
 // the body of POST /v1/connect and what `connect` sends.
 type ConnectRequest struct {
-	Host       string  `json:"host" jsonschema:"host name, IP address, user@host[:port], ssh://user@host:port, or an ~/.ssh/config alias"`
+	Host       string  `json:"host" jsonschema:"host, user@host[:port], ssh://user@host:port or ~/.ssh/config alias"`
 	Port       int     `json:"port,omitempty" jsonschema:"SSH port (default 22, or the ssh_config Port)"`
 	Username   string  `json:"username,omitempty" jsonschema:"remote user (default: ssh_config User, else the local user)"`
-	Password   Secret  `json:"password,omitempty" jsonschema:"password for password or keyboard-interactive auth; never logged or returned"`
-	KeyPath    string  `json:"key_path,omitempty" jsonschema:"private key file to use (default: ssh_config IdentityFile, else ~/.ssh/id_*)"`
-	Passphrase Secret  `json:"passphrase,omitempty" jsonschema:"passphrase of an encrypted key; never logged or returned"`
+	Password   Secret  `json:"password,omitempty" jsonschema:"password or keyboard-interactive answer; never logged"`
+	KeyPath    string  `json:"key_path,omitempty" jsonschema:"private key file (default: ssh_config IdentityFile, ~/.ssh/id_*)"`
+	Passphrase Secret  `json:"passphrase,omitempty" jsonschema:"passphrase of an encrypted key; never logged"`
 	UseAgent   *bool   `json:"use_agent,omitempty" jsonschema:"use the ssh-agent (default true when SSH_AUTH_SOCK is set)"`
-	Name       string  `json:"name,omitempty" jsonschema:"a unique name for the session, [a-z0-9][a-z0-9._-]{0,31}"`
-	Timeout    float64 `json:"timeout,omitempty" jsonschema:"seconds for TCP connect, handshake and auth together (default 15)"`
+	Name       string  `json:"name,omitempty" jsonschema:"unique session name, [a-z0-9][a-z0-9._-]{0,31}"`
+	Timeout    float64 `json:"timeout,omitempty" jsonschema:"seconds to connect and authenticate (default 15)"`
 }
 
 // ConnectResult describes a new session.
@@ -88,13 +88,13 @@ type ExecRequest struct {
 	Cwd            string            `json:"cwd,omitempty" jsonschema:"remote working directory (must exist)"`
 	Env            map[string]string `json:"env,omitempty" jsonschema:"environment variables to set for the command"`
 	Stdin          string            `json:"stdin,omitempty" jsonschema:"text fed to the command's standard input"`
-	MaxOutputBytes int               `json:"max_output_bytes,omitempty" jsonschema:"cap per stream in bytes; head and tail kept (default 65536)"`
+	MaxOutputBytes int               `json:"max_output_bytes,omitempty" jsonschema:"cap per stream, head and tail kept (default 65536)"`
 }
 
 // SudoExecRequest runs one command under sudo (ssh_sudo_execute).
 type SudoExecRequest struct {
 	ExecRequest
-	SudoPassword Secret `json:"sudo_password,omitempty" jsonschema:"sudo password, sent on the command's stdin (sudo -S); not needed with NOPASSWD; never logged"`
+	SudoPassword Secret `json:"sudo_password,omitempty" jsonschema:"sent on stdin (sudo -S), not needed with NOPASSWD; never logged"`
 	// PasswordFromLogin reuses the session's login password as the sudo password (CLI --sudo-password-from-login).
 	PasswordFromLogin bool `json:"password_from_login,omitempty" jsonschema:"reuse the session's login password as the sudo password"`
 }
@@ -161,7 +161,7 @@ type ShellOpenResult struct {
 type ShellSendRequest struct {
 	SessionID string `json:"session_id" jsonschema:"session"`
 	Data      string `json:"data" jsonschema:"text to type into the shell"`
-	ShellID   string `json:"shell_id,omitempty" jsonschema:"shell (default: the session's first shell)"`
+	ShellID   string `json:"shell_id,omitempty" jsonschema:"default: the session's first shell"`
 	Enter     *bool  `json:"enter,omitempty" jsonschema:"press Enter after the text (default true)"`
 }
 
@@ -175,10 +175,10 @@ type ShellSendResult struct {
 // ShellReadRequest reads new output (ssh_shell_read).
 type ShellReadRequest struct {
 	SessionID string `json:"session_id" jsonschema:"session"`
-	ShellID   string `json:"shell_id,omitempty" jsonschema:"shell (default: the session's first shell)"`
-	Since     *int64 `json:"since,omitempty" jsonschema:"byte offset to read from (default: where this client last stopped)"`
+	ShellID   string `json:"shell_id,omitempty" jsonschema:"default: the session's first shell"`
+	Since     *int64 `json:"since,omitempty" jsonschema:"offset to read from (default: this client's cursor)"`
 	MaxBytes  int    `json:"max_bytes,omitempty" jsonschema:"most bytes to return (default 65536)"`
-	Raw       bool   `json:"raw,omitempty" jsonschema:"keep escape sequences and carriage returns (default: cleaned text)"`
+	Raw       bool   `json:"raw,omitempty" jsonschema:"keep escape sequences (default: cleaned text)"`
 }
 
 // ShellReadResult is a slice of a shell's output.
@@ -195,7 +195,7 @@ type ShellReadResult struct {
 type ShellControlRequest struct {
 	SessionID string `json:"session_id" jsonschema:"session"`
 	Key       string `json:"key" jsonschema:"c d z \\ l [ esc tab enter up down left right home end pgup pgdn f1..f12 (c = Ctrl+C)"`
-	ShellID   string `json:"shell_id,omitempty" jsonschema:"shell (default: the session's first shell)"`
+	ShellID   string `json:"shell_id,omitempty" jsonschema:"default: the session's first shell"`
 }
 
 // ShellControlResult reports the key sent.
@@ -209,9 +209,9 @@ type ShellWaitRequest struct {
 	SessionID string  `json:"session_id" jsonschema:"session"`
 	Pattern   string  `json:"pattern,omitempty" jsonschema:"text to wait for (a literal substring unless regex is true)"`
 	Regex     bool    `json:"regex,omitempty" jsonschema:"treat pattern as a Go regular expression"`
-	QuietMS   int     `json:"quiet_ms,omitempty" jsonschema:"without a pattern: return after this many ms without new output (default 2000)"`
+	QuietMS   int     `json:"quiet_ms,omitempty" jsonschema:"without pattern: return after this many ms of silence (default 2000)"`
 	Timeout   float64 `json:"timeout,omitempty" jsonschema:"seconds to wait at most (default 30)"`
-	ShellID   string  `json:"shell_id,omitempty" jsonschema:"shell (default: the session's first shell)"`
+	ShellID   string  `json:"shell_id,omitempty" jsonschema:"default: the session's first shell"`
 	Since     *int64  `json:"since,omitempty" jsonschema:"offset to look from (default: where the last send began)"`
 	Raw       bool    `json:"raw,omitempty" jsonschema:"match and return raw bytes instead of cleaned text"`
 }
@@ -229,7 +229,7 @@ type ShellWaitResult struct {
 // ShellCloseRequest ends a shell (hang-up).
 type ShellCloseRequest struct {
 	SessionID string `json:"session_id" jsonschema:"session"`
-	ShellID   string `json:"shell_id,omitempty" jsonschema:"shell (default: the session's first shell)"`
+	ShellID   string `json:"shell_id,omitempty" jsonschema:"default: the session's first shell"`
 }
 
 // ShellCloseResult reports the closed shell.
@@ -269,7 +269,7 @@ type Terminal struct {
 type UploadRequest struct {
 	SessionID  string `json:"session_id" jsonschema:"session"`
 	LocalPath  string `json:"local_path" jsonschema:"local file or directory"`
-	RemotePath string `json:"remote_path" jsonschema:"remote destination; an existing directory receives the file inside it; ~ and relative paths start at the remote home"`
+	RemotePath string `json:"remote_path" jsonschema:"destination (into it if a directory); relative to the remote home"`
 	Recursive  bool   `json:"recursive,omitempty" jsonschema:"copy a directory tree"`
 	Preserve   bool   `json:"preserve,omitempty" jsonschema:"keep mode and mtime"`
 	Overwrite  *bool  `json:"overwrite,omitempty" jsonschema:"replace existing files (default true)"`
@@ -287,7 +287,7 @@ type UploadResult struct {
 type DownloadRequest struct {
 	SessionID  string `json:"session_id" jsonschema:"session"`
 	RemotePath string `json:"remote_path" jsonschema:"remote file or directory"`
-	LocalPath  string `json:"local_path" jsonschema:"local destination; an existing directory receives the file inside it"`
+	LocalPath  string `json:"local_path" jsonschema:"local destination (into it if a directory)"`
 	Recursive  bool   `json:"recursive,omitempty" jsonschema:"copy a directory tree"`
 	Preserve   bool   `json:"preserve,omitempty" jsonschema:"keep mode and mtime"`
 	Overwrite  *bool  `json:"overwrite,omitempty" jsonschema:"replace existing files (default true)"`
@@ -364,9 +364,9 @@ type ListDirResult struct {
 type ForwardRequest struct {
 	SessionID  string `json:"session_id" jsonschema:"session"`
 	Direction  string `json:"direction,omitempty" jsonschema:"local (-L, default), remote (-R) or dynamic (-D SOCKS5)"`
-	LocalHost  string `json:"local_host,omitempty" jsonschema:"local bind address (local/dynamic) or target host (remote); default 127.0.0.1"`
+	LocalHost  string `json:"local_host,omitempty" jsonschema:"bind address (local, dynamic) or target host (remote); default 127.0.0.1"`
 	LocalPort  int    `json:"local_port,omitempty" jsonschema:"local listen port (0 picks one) or, for remote, the local target port"`
-	RemoteHost string `json:"remote_host,omitempty" jsonschema:"target host as seen from the server (local) or bind address on the server (remote); default 127.0.0.1"`
+	RemoteHost string `json:"remote_host,omitempty" jsonschema:"target host from the server (local) or bind address there (remote); default 127.0.0.1"`
 	RemotePort int    `json:"remote_port,omitempty" jsonschema:"target port (local) or server listen port (remote)"`
 }
 

@@ -143,7 +143,7 @@ func (l *localFS) spaceExhausted(dir string) bool {
 
 func (l *localFS) identity(p string, fi os.FileInfo) string {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return strconv.FormatUint(st.Dev, 10) + ":" + strconv.FormatUint(st.Ino, 10)
+		return strconv.FormatUint(uint64(st.Dev), 10) + ":" + strconv.FormatUint(uint64(st.Ino), 10)
 	}
 	if rp, err := filepath.EvalSymlinks(p); err == nil {
 		return rp
@@ -152,8 +152,8 @@ func (l *localFS) identity(p string, fi os.FileInfo) string {
 }
 
 func (l *localFS) atime(fi os.FileInfo) time.Time {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return time.Unix(st.Atim.Sec, st.Atim.Nsec)
+	if t, ok := statAtime(fi); ok {
+		return t
 	}
 	return fi.ModTime()
 }

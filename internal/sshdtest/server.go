@@ -444,7 +444,7 @@ func (s *Server) launch(port int) (p *sshdProc, inUse bool, err error) {
 	// per-connection children log to the same file.
 	cmd.Stdout = logf
 	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, false, fmt.Errorf("run %s: %w", SSHDPath, err)
 	}
