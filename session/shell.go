@@ -170,6 +170,7 @@ func (h *Holder) ShellOpen(ctx context.Context, req ShellOpenRequest) (ShellOpen
 		sh.buf.Close(status)
 		h.cfg.Logger.Info("shell ended", "session", s.id, "shell", sh.id, "status", status)
 	}()
+	sh.settle(ctx)
 	h.cfg.Logger.Info("shell opened", "session", s.id, "shell", sh.id)
 	return ShellOpenResult{SessionID: s.id, ShellID: sh.id, Offset: 0}, nil
 }
@@ -516,4 +517,25 @@ func (h *Holder) ShellAttach(ctx context.Context, req ShellAttachRequest, term T
 			return ShellAttachResult{ShellID: sh.id}, nil
 		}
 	}
+}
+
+// settle waits (briefly) for the shell's first output — banner and prompt —
+// to arrive and go quiet, so that text sent right after open is echoed after
+// the prompt, where wait's echo skipping finds it.
+func (sh *shell) settle(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	for sh.buf.End() == 0 {
+		select {
+		case <-sh.buf.Changed():
+		case <-ctx.Done():
+			return
+		}
+		if exited, _ := sh.exitStatus(); exited {
+			return
+		}
+	}
+	qctx, qcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer qcancel()
+	sh.buf.Wait(qctx, termbuf.WaitSpec{Since: sh.buf.End(), Quiet: 150 * time.Millisecond})
 }
