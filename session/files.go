@@ -60,7 +60,58 @@ func (s *Session) sftpFor(c *ssh.Client) (*sftp.Client, error) {
 		s.sftp.Close()
 	}
 	s.sftp, s.sftpOn = sc, c
+	s.h.removeLeftovers(s, sc)
 	return sc, nil
+}
+
+// addLeftovers remembers remote temporary files a failed upload could not
+// remove (its link died), to remove them once the session is connected again.
+func (h *Holder) addLeftovers(s *Session, paths []string) {
+	if len(paths) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.leftovers[s] = append(h.leftovers[s], paths...)
+}
+
+// removeLeftovers removes the remembered temporary files of s through sc.
+func (h *Holder) removeLeftovers(s *Session, sc *sftp.Client) {
+	h.mu.Lock()
+	paths := h.leftovers[s]
+	delete(h.leftovers, s)
+	h.mu.Unlock()
+	var keep []string
+	for _, p := range paths {
+		if err := sc.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			keep = append(keep, p)
+		}
+	}
+	if len(paths) > 0 {
+		h.cfg.Logger.Info("removed temporary files left by a cut upload", "session", s.id, "removed", len(paths)-len(keep))
+	}
+	if len(keep) > 0 {
+		h.addLeftovers(s, keep)
+	}
+}
+
+// cleanLeftovers, when s still has temporary files on the host, connects
+// (briefly) to remove them before the session closes.
+func (h *Holder) cleanLeftovers(ctx context.Context, s *Session) {
+	h.mu.Lock()
+	n := len(h.leftovers[s])
+	h.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if sc, err := s.sftpClient(ctx); err == nil {
+		h.removeLeftovers(s, sc)
+	}
+	h.mu.Lock()
+	delete(h.leftovers, s)
+	h.mu.Unlock()
 }
 
 // idempotent runs op, a read that is safe to repeat, on the session's SFTP
@@ -155,6 +206,7 @@ func (h *Holder) Upload(ctx context.Context, req UploadRequest) (UploadResult, e
 	st, err := transfer.Upload(ctx, sc, req.LocalPath, req.RemotePath, transfer.Options{Recursive: req.Recursive, Preserve: req.Preserve,
 		Overwrite: req.Overwrite == nil || *req.Overwrite, Progress: CallerFrom(ctx).transferProgress()})
 	if err != nil {
+		h.addLeftovers(s, st.Leftovers)
 		return UploadResult{Files: st.Files, Bytes: st.Bytes}, fileErr(s, err)
 	}
 	s.touch()
@@ -179,6 +231,9 @@ func (h *Holder) Download(ctx context.Context, req DownloadRequest) (DownloadRes
 	st, err := transfer.Download(ctx, sc, req.RemotePath, req.LocalPath, transfer.Options{Recursive: req.Recursive, Preserve: req.Preserve,
 		Overwrite: req.Overwrite == nil || *req.Overwrite, Progress: CallerFrom(ctx).transferProgress()})
 	if err != nil {
+		for _, p := range st.Leftovers {
+			os.Remove(p) // local: the link's death does not stop us
+		}
 		return DownloadResult{Files: st.Files, Bytes: st.Bytes}, fileErr(s, err)
 	}
 	s.touch()

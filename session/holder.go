@@ -43,7 +43,9 @@ type Holder struct {
 	sessions map[string]*Session
 	forwards map[string]*forward
 	dialSem  map[string]chan struct{}
-	closed   bool
+	// leftovers are remote temporary files of cut uploads, per session.
+	leftovers map[*Session][]string
+	closed    bool
 	// lastEmpty is when the holder last had no sessions (for the idle exit).
 	lastEmpty time.Time
 	active    int // operations in flight
@@ -71,7 +73,7 @@ func NewHolder(cfg HolderConfig) *Holder {
 	if cfg.MaxChannels <= 0 {
 		cfg.MaxChannels = 10
 	}
-	return &Holder{cfg: cfg, sessions: map[string]*Session{}, forwards: map[string]*forward{}, dialSem: map[string]chan struct{}{}, lastEmpty: time.Now()}
+	return &Holder{cfg: cfg, sessions: map[string]*Session{}, forwards: map[string]*forward{}, leftovers: map[*Session][]string{}, dialSem: map[string]chan struct{}{}, lastEmpty: time.Now()}
 }
 
 func (h *Holder) home() string {
@@ -299,6 +301,7 @@ func (h *Holder) CloseSession(ctx context.Context, req CloseSessionRequest) (Clo
 	if err != nil {
 		return CloseSessionResult{}, err
 	}
+	h.cleanLeftovers(ctx, s)
 	h.remove(s)
 	shells, forwards := s.close()
 	h.cfg.Logger.Info("session closed", "session", s.id)
@@ -308,6 +311,7 @@ func (h *Holder) CloseSession(ctx context.Context, req CloseSessionRequest) (Clo
 func (h *Holder) remove(s *Session) {
 	h.mu.Lock()
 	delete(h.sessions, s.id)
+	delete(h.leftovers, s)
 	for id, fw := range h.forwards {
 		if fw.sess == s {
 			delete(h.forwards, id)

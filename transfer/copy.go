@@ -48,6 +48,9 @@ type Stats struct {
 	// Skipped lists source paths a recursive transfer left out: special
 	// files, dangling symbolic links and symbolic-link loops.
 	Skipped []string
+	// Leftovers lists temporary files on the destination side that a failed
+	// transfer could not remove (the link died); remove them once connected.
+	Leftovers []string
 }
 
 // Upload copies the local file or directory localPath to remotePath on the
@@ -64,6 +67,7 @@ func Upload(ctx context.Context, c *sftp.Client, localPath, remotePath string, o
 	}
 	j := newJob(newLocalFS(), newRemoteFS(c), o)
 	st, err := j.run(ctx, filepath.Clean(localPath), rp, endsWithSlash(remotePath))
+	st = j.finish(st)
 	if err != nil {
 		return st, fail(err)
 	}
@@ -85,6 +89,7 @@ func Download(ctx context.Context, c *sftp.Client, remotePath, localPath string,
 	}
 	j := newJob(newRemoteFS(c), newLocalFS(), o)
 	st, err := j.run(ctx, rp, filepath.Clean(localPath), endsWithSlash(localPath))
+	st = j.finish(st)
 	if err != nil {
 		return st, fail(err)
 	}
@@ -100,6 +105,22 @@ type job struct {
 	src, dst fsys
 	o        Options
 	meter    *meter
+
+	mu        sync.Mutex
+	leftovers []string // temporary files that could not be removed
+}
+
+func (j *job) leftover(p string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.leftovers = append(j.leftovers, p)
+}
+
+func (j *job) finish(st Stats) Stats {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	st.Leftovers = append(st.Leftovers, j.leftovers...)
+	return st
 }
 
 func newJob(src, dst fsys, o Options) *job {
@@ -233,7 +254,10 @@ func (j *job) copyFile(ctx context.Context, it item) (int64, string, error) {
 	committed := false
 	defer func() {
 		if !committed {
-			_ = j.dst.remove(tmp) // best-effort: impossible on a dead link
+			// Impossible on a dead link: remembered for the caller to retry.
+			if err := j.dst.remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+				j.leftover(tmp)
+			}
 		}
 	}()
 
