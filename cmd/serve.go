@@ -78,7 +78,7 @@ requests are refused.`,
 	fl.StringVar(&opts.Transport, "transport", TransportStdio, "stdio, sse or streamable-http")
 	fl.StringVar(&opts.Host, "host", "127.0.0.1", "address the HTTP transports listen on (non-loopback needs a token)")
 	fl.IntVar(&opts.Port, "port", 9810, "port of the HTTP transports (0 picks a free one)")
-	fl.BoolVar(&opts.Shared, "shared", false, "use the background holder: sessions are shared with the CLI and every MCP client, and outlive the server")
+	fl.BoolVar(&opts.Shared, "shared", false, "use the background holder: the CLI (sessions, shell attach) sees and can join what agents do; an MCP client's sessions still end with it")
 	fl.BoolVar(&opts.ReadOnly, "read-only", false, "register only tools that cannot change a remote host")
 	fl.StringSliceVar(&opts.AllowHosts, "allow-hosts", splitEnv("MCP_REMOTE_SSH_ALLOW_HOSTS"), "comma-separated host patterns (path.Match) ssh_connect may reach; others are refused (env MCP_REMOTE_SSH_ALLOW_HOSTS)")
 	fl.StringVar(&opts.AuditLog, "audit-log", os.Getenv("MCP_REMOTE_SSH_AUDIT_LOG"), "append a JSON line per tool call to FILE (0600; secrets redacted) (env MCP_REMOTE_SSH_AUDIT_LOG)")
@@ -163,6 +163,14 @@ func runServeMCP(ctx context.Context, f *Factory, opts *ServeMCPOptions) error {
 			return err
 		}
 		ops = c
+		// What an MCP client session owns ends with it, in the shared holder too.
+		sopts.OnSessionEnd = func(owner string) {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if _, err := c.CloseOwner(cctx, owner); err != nil {
+				logger.Warn("could not close the sessions of an ended MCP client", "err", err)
+			}
+		}
 	} else {
 		h := session.NewHolder(session.HolderConfig{
 			Logger:     logger.WithPrefix("holder"),
