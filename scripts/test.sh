@@ -23,4 +23,13 @@ echo "== release check (goreleaser check + snapshot release, archive, cask; cold
 bash scripts/release-check.sh
 echo "== MCP conformance suite (server scenarios of a tools-only server; ~30 s)"
 bash scripts/conformance.sh
+echo "== scale and soak tests (faults/, MRS_SCALE=1, without -race: never skipped here)"
+out=$(mktemp)
+if ! MRS_SCALE=1 go test -count=1 -timeout 20m -run 'Scale|Soak' -v ./faults/ >"$out" 2>&1; then cat "$out"; rm -f "$out"; exit 1; fi
+grep -E '^(--- |\s+scale_test\.go:[0-9]+:|ok)' "$out" || true
+rm -f "$out"
+echo "== fuzzing (10 s per target)"
+while IFS=: read -r file fn; do
+  go test -run '^$' -fuzz "^${fn}\$" -fuzztime 10s "./$(dirname "$file")/"
+done < <(grep -rHoE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+' . | sed -E 's|^\./||; s|:func |:|' | sort)
 echo "== all checks passed"

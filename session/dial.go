@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,7 +47,33 @@ type connInfo struct {
 	fingerprint   string
 	recorded      bool
 	method        string
+	// lastRead is when bytes last arrived from the server (UnixNano), for the keepalive.
+	lastRead *atomic.Int64
 }
+
+// activityConn records when bytes last arrived on a connection, and whether any did.
+type activityConn struct {
+	net.Conn
+	last *atomic.Int64
+	any  atomic.Bool
+}
+
+func (c *activityConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.last.Store(time.Now().UnixNano())
+		c.any.Store(true)
+	}
+	return n, err
+}
+
+// errNoBanner marks a connection the server closed before sending a byte:
+// sshd does this to connections past its MaxStartups, before any
+// authentication, so the dial may be tried again.
+var errNoBanner = errors.New("the server closed the connection before its SSH banner")
+
+// dialRetries bounds the new tries of a dial the server dropped before its banner.
+const dialRetries = 4
 
 // resolveEndpoint applies ssh_config to a target, the way ssh does.
 func (h *Holder) resolveEndpoint(cfg *sshConfig, t Target, userOverride string, portOverride int) (*endpoint, error) {
@@ -179,6 +207,17 @@ func (h *Holder) dial(ctx context.Context, p *dialPlan, a *authState) (*ssh.Clie
 	var info connInfo
 	for _, e := range append(append([]*endpoint{}, p.hops...), p.target) {
 		c, ci, err := h.dialOne(ctx, p, e, via, a)
+		for try := 1; err != nil && errors.Is(err, errNoBanner) && try <= dialRetries; try++ {
+			// sshd counts a connection against MaxStartups until its
+			// listener learns that authentication finished, a little after
+			// the client does: back off and try again.
+			select {
+			case <-time.After(time.Duration(25<<try) * time.Millisecond):
+			case <-ctx.Done():
+				return fail(e, err)
+			}
+			c, ci, err = h.dialOne(ctx, p, e, via, a)
+		}
 		if err != nil {
 			return fail(e, err)
 		}
@@ -219,6 +258,10 @@ func (h *Holder) dialOne(ctx context.Context, p *dialPlan, e *endpoint, via *ssh
 	if tc, ok := conn.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
+	lastRead := new(atomic.Int64)
+	lastRead.Store(time.Now().UnixNano())
+	ac := &activityConn{Conn: conn, last: lastRead}
+	conn = ac
 	// x/crypto's Timeout covers only the TCP dial: bound banner, kex and auth too.
 	dl, _ := ctx.Deadline()
 	conn.SetDeadline(dl)
@@ -270,6 +313,9 @@ func (h *Holder) dialOne(ctx context.Context, p *dialPlan, e *endpoint, via *ssh
 			// A key or prompt problem explains the failure better than the server's refusal.
 			return nil, connInfo{}, ea.keyErr
 		}
+		if !ac.any.Load() && ctx.Err() == nil && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+			return nil, connInfo{}, fmt.Errorf("%w: %w", errNoBanner, err)
+		}
 		return nil, connInfo{}, err
 	}
 	conn.SetDeadline(time.Time{})
@@ -277,7 +323,7 @@ func (h *Holder) dialOne(ctx context.Context, p *dialPlan, e *endpoint, via *ssh
 	if method == "" {
 		method = "none"
 	}
-	return ssh.NewClient(cc, chans, reqs), connInfo{serverVersion: string(cc.ServerVersion()), fingerprint: hk.fp, recorded: hk.recorded, method: method}, nil
+	return ssh.NewClient(cc, chans, reqs), connInfo{serverVersion: string(cc.ServerVersion()), fingerprint: hk.fp, recorded: hk.recorded, method: method, lastRead: lastRead}, nil
 }
 
 func dialVia(ctx context.Context, via *ssh.Client, addr string) (net.Conn, error) {
@@ -329,6 +375,9 @@ func (h *Holder) dialErr(ctx context.Context, e *endpoint, err error) error {
 		return Wrap(CodeConnectionFailed, nil, "check that sshd runs on that host and port", "connect %s: connection refused", where)
 	case errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH):
 		return Wrap(CodeConnectionFailed, err, "check the address and the network", "connect %s", where)
+	case errors.Is(err, errNoBanner):
+		return Wrap(CodeConnectionFailed, errNoBanner, "sshd may be at its MaxStartups limit (too many unauthenticated connections), or refuses this address (hosts.allow, firewall); try again later",
+			"connect %s", where)
 	case isAuthErr(err):
 		return Wrap(CodeAuthFailed, nil, "check the user name and credentials: pass a key (--identity / key_path), load it into ssh-agent, or give a password (--password-stdin)",
 			"authentication as %s to %s failed: the server refused every method we offered", e.user, e.addr())

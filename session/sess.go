@@ -38,7 +38,7 @@ type Session struct {
 	client   *ssh.Client
 	info     connInfo
 	state    string
-	dialing  chan struct{} // closed when the reconnect in flight ends
+	dialing  *dialRound // the reconnect in flight, if any
 	closed   bool
 	chanSem  chan struct{}
 	shells   map[string]Resource
@@ -104,7 +104,32 @@ func (s *Session) attach(client *ssh.Client, info connInfo) {
 	s.stop = stop
 	s.mu.Unlock()
 	go s.watch(client)
-	go s.keepalive(client, stop)
+	go s.keepalive(client, info.lastRead, stop)
+}
+
+// dialRound is one reconnect attempt; the callers waiting for it share its result.
+type dialRound struct {
+	done chan struct{} // closed when the attempt ends
+	err  error         // set before done is closed
+}
+
+// drop forgets c as the live connection once it is known dead (a channel
+// open failed on it), so that the next call reconnects at once instead of
+// waiting for the watcher.
+func (s *Session) drop(c *ssh.Client) {
+	c.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client == c {
+		s.client = nil
+		if !s.closed {
+			s.state = StateDisconnected
+		}
+		if s.stop != nil {
+			close(s.stop)
+			s.stop = nil
+		}
+	}
 }
 
 // watch marks the session disconnected when its connection ends.
@@ -125,40 +150,53 @@ func (s *Session) watch(c *ssh.Client) {
 	}
 }
 
-// keepalive sends keepalive@openssh.com every interval; max missed replies close the connection.
-func (s *Session) keepalive(c *ssh.Client, stop chan struct{}) {
+// keepalive probes a silent connection as ssh's ServerAliveInterval does:
+// after an interval with nothing received it sends keepalive@openssh.com, and
+// once nothing at all (no reply, no data) has arrived for interval x
+// (max+1) while a probe is outstanding, it closes the connection. Any bytes
+// from the server count as life, so a slow but busy link is never cut, and a
+// late reply is not a missed one.
+func (s *Session) keepalive(c *ssh.Client, lastRead *atomic.Int64, stop chan struct{}) {
 	interval, max := s.plan.aliveInterval, s.plan.aliveMax
+	if lastRead == nil {
+		lastRead = new(atomic.Int64)
+		lastRead.Store(time.Now().UnixNano())
+	}
+	dead := interval * time.Duration(max+1)
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	missed := 0
+	var probe chan error // non-nil while a probe is outstanding
 	for {
 		select {
 		case <-stop:
 			return
-		case <-t.C:
-		}
-		reply := make(chan error, 1)
-		go func() {
-			_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
-			reply <- err
-		}()
-		select {
-		case <-stop:
-			return
-		case err := <-reply:
+		case err := <-probe:
+			probe = nil
 			if err != nil {
 				c.Close()
 				return
 			}
-			missed = 0
-		case <-time.After(interval):
-			missed++
-			if missed >= max {
-				s.h.cfg.Logger.Warn("keepalive: no answer, closing connection", "session", s.id, "missed", missed)
+			continue
+		case <-t.C:
+		}
+		silent := time.Since(time.Unix(0, lastRead.Load()))
+		if probe != nil {
+			if silent >= dead {
+				s.h.cfg.Logger.Warn("keepalive: no answer from the server, closing the connection", "session", s.id, "silent", silent.Round(time.Millisecond))
 				c.Close()
 				return
 			}
+			continue
 		}
+		if silent < interval {
+			continue
+		}
+		probe = make(chan error, 1)
+		go func(ch chan<- error) {
+			// A dead link may block this until the connection is closed.
+			_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
+			ch <- err
+		}(probe)
 	}
 }
 
@@ -176,33 +214,40 @@ func (s *Session) conn(ctx context.Context) (*ssh.Client, error) {
 			s.mu.Unlock()
 			return c, nil
 		}
-		if s.dialing != nil {
-			ch := s.dialing
+		if r := s.dialing; r != nil {
 			s.mu.Unlock()
 			select {
-			case <-ch:
+			case <-r.done:
+				if r.err != nil && !joinable(r.err) {
+					// The reconnect this call waited for failed: report
+					// that rather than dialing again, so that many waiting
+					// calls do not redial a dead host one after another.
+					return nil, r.err
+				}
 				continue
 			case <-ctx.Done():
 				return nil, AsError(ctx.Err())
 			}
 		}
-		ch := make(chan struct{})
-		s.dialing, s.state = ch, StateConnecting
+		r := &dialRound{done: make(chan struct{})}
+		s.dialing, s.state = r, StateConnecting
 		s.mu.Unlock()
 
 		a := &authState{ctx: ctx, caller: CallerFrom(ctx)}
 		client, info, err := s.h.dial(ctx, s.plan, a)
 		s.mu.Lock()
 		s.dialing = nil
-		close(ch)
 		if err != nil {
 			if !s.closed {
 				s.state = StateDisconnected
 			}
-			s.mu.Unlock()
 			e := AsError(err)
-			return nil, &Error{Code: e.Code, Message: "reconnect session " + s.id + ": " + e.Message, Hint: e.Hint, Err: err}
+			r.err = &Error{Code: e.Code, Message: "reconnect session " + s.id + ": " + e.Message, Hint: e.Hint, Err: err}
+			close(r.done)
+			s.mu.Unlock()
+			return nil, r.err
 		}
+		close(r.done)
 		s.mu.Unlock()
 		s.h.cfg.Logger.Info("session reconnected", "session", s.id)
 		info.recorded = false
@@ -231,8 +276,7 @@ func (s *Session) openSession(ctx context.Context) (*ssh.Session, *ssh.Client, f
 			return ss, c, release, nil
 		}
 		release()
-		var oce *ssh.OpenChannelError
-		if errors.As(err, &oce) && (oce.Reason == ssh.Prohibited || oce.Reason == ssh.ConnectionFailed) && attempt < 3000 {
+		if busyChannel(err) && attempt < 3000 {
 			// The server is at its MaxSessions (OpenSSH answers "open failed"),
 			// or a channel we closed is not freed there yet: wait and retry.
 			select {
@@ -243,12 +287,37 @@ func (s *Session) openSession(ctx context.Context) (*ssh.Session, *ssh.Client, f
 			}
 		}
 		if isConnGone(err) {
-			c.Close()
+			s.drop(c)
 			if attempt < 1 {
 				continue
 			}
 		}
 		return nil, nil, nil, Wrap(CodeConnectionLost, err, "run it again; the session reconnects on the next operation", "open channel on session %s", s.id)
+	}
+}
+
+// busyChannel reports whether a channel open failed only because the
+// server is at its MaxSessions (OpenSSH answers "open failed"), or a channel
+// we closed is not freed there yet: the open may be tried again.
+func busyChannel(err error) bool {
+	var oce *ssh.OpenChannelError
+	return errors.As(err, &oce) && (oce.Reason == ssh.Prohibited || oce.Reason == ssh.ConnectionFailed)
+}
+
+// retryBusy calls open until it succeeds, fails for another reason than a
+// busy server (see busyChannel), or ctx ends; it gives up after a minute.
+// Channels opened outside openSession (the SFTP subsystem) use it.
+func retryBusy[T any](ctx context.Context, open func() (T, error)) (T, error) {
+	for attempt := 0; ; attempt++ {
+		v, err := open()
+		if err == nil || !busyChannel(err) || attempt >= 3000 {
+			return v, err
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return v, AsError(ctx.Err())
+		}
 	}
 }
 
@@ -261,6 +330,13 @@ func isConnGone(err error) bool {
 }
 
 var errConnClosed = errors.New("connection closed")
+
+// joinable reports whether a failed reconnect was only the dialing caller's
+// own end (its context canceled or timed out): a waiter then dials itself.
+func joinable(err error) bool {
+	c := CodeOf(err)
+	return c == CodeCanceled
+}
 
 // AddResource registers a shell or forward that ends with the session.
 func (s *Session) addResource(kind, id string, r Resource) error {
