@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -150,7 +151,7 @@ func parseSize(s string) (int64, error) {
 		num = s[:len(s)-1]
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
 		return 0, session.Errf(session.CodeInvalidArgument, "write a byte count such as 4096, 64K, 1M or 2G", "size %q is not a byte count", s)
 	}
 	return n * mult, nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcp-remote-ssh/mcp-remote-ssh/internal/textsafe"
@@ -23,7 +24,7 @@ func (s *Session) sftpClient(ctx context.Context) (*sftp.Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		sc, err := s.sftpFor(c)
+		sc, err := s.sftpFor(ctx, c)
 		if err != nil && isConnGone(err) && attempt < 1 {
 			// The connection died before the session noticed: drop it and reconnect once.
 			c.Close()
@@ -35,7 +36,7 @@ func (s *Session) sftpClient(ctx context.Context) (*sftp.Client, error) {
 }
 
 // sftpFor returns the SFTP client on connection c, starting one if needed.
-func (s *Session) sftpFor(c *ssh.Client) (*sftp.Client, error) {
+func (s *Session) sftpFor(ctx context.Context, c *ssh.Client) (*sftp.Client, error) {
 	s.mu.Lock()
 	if s.sftp != nil && s.sftpOn == c {
 		sc := s.sftp
@@ -43,7 +44,9 @@ func (s *Session) sftpFor(c *ssh.Client) (*sftp.Client, error) {
 		return sc, nil
 	}
 	s.mu.Unlock()
-	sc, err := transfer.NewClient(c)
+	// Past the server's MaxSessions the open fails ("open failed"): wait for
+	// a free channel, as execs do.
+	sc, err := retryBusy(ctx, func() (*sftp.Client, error) { return transfer.NewClient(c) })
 	if err != nil {
 		if isConnGone(err) {
 			return nil, Wrap(CodeConnectionLost, err, "run it again; the session reconnects", "start SFTP on session %s", s.id)
@@ -141,7 +144,10 @@ func (s *Session) idempotent(ctx context.Context, op func(sc *sftp.Client) error
 }
 
 // fileErr maps a transfer error to a contract error.
-func fileErr(s *Session, err error) error {
+func fileErr(s *Session, err error) error { return fileErrSent(s, err, 0) }
+
+// fileErrSent is fileErr for a transfer that had moved sent bytes when it failed.
+func fileErrSent(s *Session, err error, sent int64) error {
 	if err == nil {
 		return nil
 	}
@@ -173,15 +179,22 @@ func fileErr(s *Session, err error) error {
 	var pe *transfer.PartialError
 	if errors.As(err, &pe) {
 		msg = fmt.Sprintf("%s (%d file(s) completed, %d bytes sent)", msg, len(pe.Done), pe.BytesSent)
+	} else if code == CodeConnectionLost || sent > 0 {
+		msg = fmt.Sprintf("%s (%d bytes sent before the failure)", msg, sent)
 	}
 	return &Error{Code: code, Message: msg, Hint: hint, Err: err}
 }
 
-func (c Caller) transferProgress() func(done, total int64) {
-	if c.Progress == nil {
-		return nil
+// transferProgress returns a transfer's progress callback: it records the
+// bytes moved in sent (for the error of a failed transfer) and reports them
+// to the caller when it asked for progress.
+func (c Caller) transferProgress(sent *atomic.Int64) func(done, total int64) {
+	return func(done, total int64) {
+		sent.Store(done)
+		if c.Progress != nil {
+			c.progress(ProgressUpdate{Done: done, Total: total})
+		}
 	}
-	return func(done, total int64) { c.progress(ProgressUpdate{Done: done, Total: total}) }
 }
 
 // Upload copies a local file or tree to the host, atomically per file.
@@ -203,11 +216,12 @@ func (h *Holder) Upload(ctx context.Context, req UploadRequest) (UploadResult, e
 	if err != nil {
 		return UploadResult{}, fileErr(s, err)
 	}
+	var sent atomic.Int64
 	st, err := transfer.Upload(ctx, sc, req.LocalPath, req.RemotePath, transfer.Options{Recursive: req.Recursive, Preserve: req.Preserve,
-		Overwrite: req.Overwrite == nil || *req.Overwrite, Progress: CallerFrom(ctx).transferProgress()})
+		Overwrite: req.Overwrite == nil || *req.Overwrite, Progress: CallerFrom(ctx).transferProgress(&sent)})
 	if err != nil {
 		h.addLeftovers(s, st.Leftovers)
-		return UploadResult{Files: st.Files, Bytes: st.Bytes}, fileErr(s, err)
+		return UploadResult{Files: st.Files, Bytes: st.Bytes}, fileErrSent(s, err, sent.Load())
 	}
 	s.touch()
 	return UploadResult{Files: st.Files, Bytes: st.Bytes, DurationMS: time.Since(start).Milliseconds(), RemotePath: dest}, nil
@@ -228,13 +242,14 @@ func (h *Holder) Download(ctx context.Context, req DownloadRequest) (DownloadRes
 	if err != nil {
 		return DownloadResult{}, err
 	}
+	var sent atomic.Int64
 	st, err := transfer.Download(ctx, sc, req.RemotePath, req.LocalPath, transfer.Options{Recursive: req.Recursive, Preserve: req.Preserve,
-		Overwrite: req.Overwrite == nil || *req.Overwrite, Progress: CallerFrom(ctx).transferProgress()})
+		Overwrite: req.Overwrite == nil || *req.Overwrite, Progress: CallerFrom(ctx).transferProgress(&sent)})
 	if err != nil {
 		for _, p := range st.Leftovers {
 			os.Remove(p) // local: the link's death does not stop us
 		}
-		return DownloadResult{Files: st.Files, Bytes: st.Bytes}, fileErr(s, err)
+		return DownloadResult{Files: st.Files, Bytes: st.Bytes}, fileErrSent(s, err, sent.Load())
 	}
 	s.touch()
 	return DownloadResult{Files: st.Files, Bytes: st.Bytes, DurationMS: time.Since(start).Milliseconds(), LocalPath: req.LocalPath}, nil
