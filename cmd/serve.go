@@ -182,6 +182,7 @@ func runServeMCP(ctx context.Context, f *Factory, opts *ServeMCPOptions) error {
 		ops = h
 	}
 	srv := mcpserve.New(ops, sopts)
+	defer srv.EndAll()
 	logger.Info("serving MCP", "transport", opts.Transport, "tools", len(srv.Tools()), "shared", opts.Shared, "read_only", opts.ReadOnly)
 
 	if opts.Transport == TransportStdio {

@@ -73,6 +73,8 @@ type Server struct {
 
 	mu     sync.Mutex
 	owners map[*mcp.ServerSession]string
+	// ending counts client-session ends under way (see EndAll).
+	ending sync.WaitGroup
 }
 
 // New builds the MCP server over ops.
@@ -148,14 +150,41 @@ func (s *Server) owner(ss *mcp.ServerSession) string {
 	go func() {
 		ss.Wait()
 		s.mu.Lock()
+		_, mine := s.owners[ss]
 		delete(s.owners, ss)
+		if mine {
+			s.ending.Add(1)
+		}
 		s.mu.Unlock()
+		if !mine {
+			return // EndAll took it
+		}
+		defer s.ending.Done()
 		s.logger.Debug("MCP client session ended", "owner", o)
 		if s.opts.OnSessionEnd != nil {
 			s.opts.OnSessionEnd(o)
 		}
 	}()
 	return o
+}
+
+// EndAll ends what every remaining MCP client session owns and waits for
+// the ends already under way: call it when the server stops, so that nothing
+// an agent opened outlives it (in a shared holder too).
+func (s *Server) EndAll() {
+	s.mu.Lock()
+	var owners []string
+	for ss, o := range s.owners {
+		owners = append(owners, o)
+		delete(s.owners, ss)
+	}
+	s.mu.Unlock()
+	for _, o := range owners {
+		if s.opts.OnSessionEnd != nil {
+			s.opts.OnSessionEnd(o)
+		}
+	}
+	s.ending.Wait()
 }
 
 // allowHostsOps enforces --allow-hosts on the requested host before a
