@@ -413,11 +413,32 @@ func (s *Session) rebindForwards() {
 	s.mu.Unlock()
 	for _, fw := range fws {
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := fw.rebind(ctx); err != nil {
-				s.h.cfg.Logger.Warn("could not re-establish forward after reconnect", "session", s.id, "forward", fw.id, "err", err)
+			// The old sshd child may still hold the remote port for a while
+			// (a dropped link rather than a clean close): retry with backoff.
+			deadline := time.Now().Add(60 * time.Second)
+			wait := 250 * time.Millisecond
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				err := fw.rebind(ctx)
+				cancel()
+				if err == nil {
+					return
+				}
+				if time.Now().Add(wait).After(deadline) || s.State() == StateDisconnected && s.isClosed() {
+					s.h.cfg.Logger.Warn("could not re-establish forward after reconnect", "session", s.id, "forward", fw.id, "err", err)
+					return
+				}
+				time.Sleep(wait)
+				if wait < 4*time.Second {
+					wait *= 2
+				}
 			}
 		}()
 	}
+}
+
+func (s *Session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
