@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcp-remote-ssh/mcp-remote-ssh/tunnel"
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
@@ -421,10 +422,10 @@ func (s *Session) rebindForwards() {
 				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 				err := fw.rebind(ctx)
 				cancel()
-				if err == nil {
+				if err == nil || errors.Is(err, tunnel.ErrClosed) {
 					return
 				}
-				if time.Now().Add(wait).After(deadline) || s.State() == StateDisconnected && s.isClosed() {
+				if time.Now().Add(wait).After(deadline) || s.isClosed() {
 					s.h.cfg.Logger.Warn("could not re-establish forward after reconnect", "session", s.id, "forward", fw.id, "err", err)
 					return
 				}
