@@ -19,7 +19,7 @@ out=$(mktemp)
 if ! go test -run '^$' -bench . -benchtime 1x -timeout 15m ./... >"$out" 2>&1; then cat "$out"; rm -f "$out"; exit 1; fi
 grep -E '^(Benchmark|ok|FAIL)' "$out" || true
 rm -f "$out"
-echo "== release check (goreleaser check + snapshot release, archive, cask; cold ~7 min, warm ~30 s)"
+echo "== release check (goreleaser check + snapshot release, archive, cask; ~30 s, 5-9 min with a cold Go build cache)"
 bash scripts/release-check.sh
 echo "== MCP conformance suite (server scenarios of a tools-only server; ~30 s)"
 bash scripts/conformance.sh
