@@ -2,6 +2,7 @@ package mcpserve
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -113,7 +114,45 @@ func inputSchema[In any](d *toolDef) *jsonschema.Schema {
 // types and meaning of each field are in the result types' documentation
 // and TOOLS.md; additionalProperties and required are left out (results only
 // grow, and every field is always present).
-func outputSchema[Out any]() *jsonschema.Schema {
+func outputSchema[Out any]() json.RawMessage {
+	b, err := json.Marshal(strippedSchema[Out]())
+	if err != nil {
+		panic(fmt.Sprintf("mcpserve: output schema of %T: %v", *new(Out), err))
+	}
+	// A stripped property marshals as the boolean schema true, which MCP
+	// clients reject (a Tool's schema properties must be objects): write {}.
+	var m any
+	if err := json.Unmarshal(b, &m); err != nil {
+		panic(fmt.Sprintf("mcpserve: output schema of %T: %v", *new(Out), err))
+	}
+	var objectify func(v any)
+	objectify = func(v any) {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		if props, ok := obj["properties"].(map[string]any); ok {
+			for k, p := range props {
+				if p == true {
+					props[k] = map[string]any{}
+				}
+				objectify(props[k])
+			}
+		}
+		if it, ok := obj["items"]; ok {
+			if it == true {
+				obj["items"] = map[string]any{}
+			}
+			objectify(obj["items"])
+		}
+	}
+	objectify(m)
+	out, _ := json.Marshal(m)
+	return out
+}
+
+// strippedSchema is Out's schema reduced to property names and nesting.
+func strippedSchema[Out any]() *jsonschema.Schema {
 	sch, err := jsonschema.For[Out](nil)
 	if err != nil {
 		panic(fmt.Sprintf("mcpserve: output schema of %T: %v", *new(Out), err))
