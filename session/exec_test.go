@@ -214,13 +214,14 @@ func TestExecReconnectAfterConnectionLoss(t *testing.T) {
 	id := f.connect(t, ctx).SessionID
 	done := make(chan error, 1)
 	var res session.ExecResult
+	marker := fmt.Sprintf("sleep 30%d", time.Now().UnixNano()%100000) // unique: other packages' tests run too
 	go func() {
 		var err error
-		res, err = f.h.Exec(ctx, session.ExecRequest{SessionID: id, Command: "echo started; sleep 30"})
+		res, err = f.h.Exec(ctx, session.ExecRequest{SessionID: id, Command: "echo started; " + marker})
 		done <- err
 	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for !remoteAlive("sleep 30") && time.Now().Before(deadline) {
+	for !remoteAlive(marker) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	f.srv.KillConnections()
