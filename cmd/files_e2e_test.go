@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcp-remote-ssh/mcp-remote-ssh/internal/sshdtest"
 	"github.com/mcp-remote-ssh/mcp-remote-ssh/session"
 )
 
@@ -127,8 +128,7 @@ func TestForwardCLI(t *testing.T) {
 	// The session row counts it.
 	want(t, h.run("sessions", "--json"), 0, `out:"forwards":1`)
 	want(t, h.run("forward", "close", fw.ForwardID), 0)
-	if c, err := net.DialTimeout("tcp", fw.Listen, time.Second); err == nil {
-		c.Close()
+	if !sshdtest.PortRefuses(fw.Listen) {
 		t.Error("port still accepts after close")
 	}
 	// Bad input.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcp-remote-ssh/mcp-remote-ssh/internal/sshdtest"
 	"github.com/mcp-remote-ssh/mcp-remote-ssh/session"
 )
 
@@ -171,8 +172,7 @@ func TestForwardTools(t *testing.T) {
 			if !r.Closed || r.ForwardID != fw.ForwardID {
 				t.Errorf("close %+v", r)
 			}
-			if c, err := net.DialTimeout("tcp", fw.Listen, 2*time.Second); err == nil {
-				c.Close()
+			if !sshdtest.PortRefuses(fw.Listen) {
 				t.Errorf("%s %s still accepts connections after close", fw.Direction, fw.Listen)
 			}
 		}

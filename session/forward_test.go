@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcp-remote-ssh/mcp-remote-ssh/internal/sshdtest"
 	"github.com/mcp-remote-ssh/mcp-remote-ssh/session"
 )
 
@@ -91,14 +92,7 @@ func socksConnect(t *testing.T, addr string, port int) net.Conn {
 }
 
 // refused reports whether nothing accepts on addr any more.
-func refused(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return true
-	}
-	c.Close()
-	return false
-}
+func refused(addr string) bool { return sshdtest.PortRefuses(addr) }
 
 func forwardInfo(t *testing.T, ctx context.Context, ops session.Operations, id string) session.ForwardInfo {
 	t.Helper()
