@@ -63,9 +63,21 @@ func (c *activityConn) Read(p []byte) (int, error) {
 	if n > 0 {
 		c.last.Store(time.Now().UnixNano())
 		c.any.Store(true)
+		if n < quickAckBelow {
+			quickAck(c.Conn)
+		}
 	}
 	return n, err
 }
+
+// quickAckBelow: a read shorter than x/crypto's 4 KiB read buffer means the
+// peer sent a small message, not bulk data. We then acknowledge at once
+// (TCP_QUICKACK) instead of after the 40 ms delayed-ACK timer: sshd does not
+// set TCP_NODELAY on non-interactive sessions, so Nagle holds its next small
+// segment (e.g. the reply to the first channel open of a connection) until
+// our ACK arrives. Measured: the first exec on a new connection took ~50 ms
+// without it and ~8 ms with it; later channel opens are unaffected.
+const quickAckBelow = 4096
 
 // errNoBanner marks a connection the server closed before sending a byte:
 // sshd does this to connections past its MaxStartups, before any

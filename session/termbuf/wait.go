@@ -1,6 +1,7 @@
 package termbuf
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -146,7 +147,25 @@ func (b *Buffer) snapshot(since int64, force bool, prev snapshot) snapshot {
 type waiter struct {
 	spec  WaitSpec
 	clean cleaner
+	// skipped is set once echo skipping is settled; regionAt is then the
+	// absolute offset where the search region begins.
+	skipped  bool
+	regionAt int64
+	// resumeAt is the absolute offset the next search starts at: the
+	// output before it was searched already, without a match.
+	resumeAt int64
 }
+
+// Matching a flood of output stays O(n) in time and O(waitChunk) in memory:
+// a check cleans and searches at most waitChunk bytes at a time, and output
+// already searched without a match is searched again only from the start of
+// a line in the last 2*waitLookback bytes before the searched end (or from
+// waitLookback before it, inside a long line), so that a match that arrived
+// in pieces is still found.
+const (
+	waitChunk    = 64 << 10
+	waitLookback = 4 << 10
+)
 
 // check runs the matcher on snap; final means no more output is expected
 // soon, so a partial echo no longer holds the search back.
@@ -155,41 +174,72 @@ func (w *waiter) check(snap snapshot, final bool) (WaitResult, bool) {
 		return WaitResult{}, false
 	}
 	data := snap.data
-	skip := 0
-	if len(w.spec.Skip) > 0 && snap.dropped == 0 {
-		end, state := findEcho(data, w.spec.Skip)
-		switch state {
-		case echoFound:
-			skip = end
-		case echoPending:
-			if !final {
-				return WaitResult{}, false
+	if !w.skipped {
+		skip := 0
+		if len(w.spec.Skip) > 0 && snap.dropped == 0 {
+			end, state := findEcho(data, w.spec.Skip)
+			switch state {
+			case echoFound:
+				skip = end
+			case echoPending:
+				if !final {
+					return WaitResult{}, false
+				}
 			}
 		}
+		w.skipped = true
+		w.regionAt = snap.from + int64(skip)
 	}
-	region := data[skip:]
-	var rel int
+	for {
+		off := int(max(w.regionAt, w.resumeAt, snap.from) - snap.from)
+		end := min(len(data), off+waitChunk)
+		if rel, ok := w.match(data[off:end]); ok {
+			res := w.result(snap)
+			res.Matched = true
+			res.Data = res.Data[:off+rel]
+			res.Next = snap.from + int64(off+rel)
+			return res, true
+		}
+		w.resume(snap.from, data[:end], off)
+		if end == len(data) {
+			return WaitResult{}, false
+		}
+	}
+}
+
+// match runs the matcher on region (cleaned unless the wait is raw) and
+// returns the offset in region just past the match.
+func (w *waiter) match(region []byte) (int, bool) {
 	if w.spec.Raw {
 		e, ok := w.spec.Match(region)
-		if !ok {
-			return WaitResult{}, false
-		}
-		rel = min(max(e, 0), len(region))
-	} else {
-		w.clean.run(region, true)
-		e, ok := w.spec.Match(w.clean.out)
-		if !ok {
-			return WaitResult{}, false
-		}
-		if e = min(e, len(w.clean.out)); e > 0 {
-			rel = w.clean.src[e-1]
-		}
+		return min(max(e, 0), len(region)), ok
 	}
-	res := w.result(snap)
-	res.Matched = true
-	res.Data = res.Data[:skip+rel]
-	res.Next = snap.from + int64(skip+rel)
-	return res, true
+	w.clean.run(region, true)
+	e, ok := w.spec.Match(w.clean.out)
+	if !ok {
+		return 0, false
+	}
+	if e = min(e, len(w.clean.out)); e > 0 {
+		return w.clean.src[e-1], true
+	}
+	return 0, true
+}
+
+// resume moves resumeAt forward once data[off:] (data starts at absolute
+// offset from) was searched without a match: to the start of a line in the
+// 2*waitLookback bytes before the end, else waitLookback before the end. A
+// pattern longer than waitLookback that arrives in pieces may be missed, and
+// a regular expression's ^ without (?m) may match at such a line start.
+func (w *waiter) resume(from int64, data []byte, off int) {
+	cut := len(data) - waitLookback
+	if cut <= off {
+		return
+	}
+	lo := max(off, cut-waitLookback)
+	if nl := bytes.LastIndexByte(data[lo:cut], '\n'); nl >= 0 {
+		cut = lo + nl + 1
+	}
+	w.resumeAt = from + int64(cut)
 }
 
 // result describes everything in snap.
