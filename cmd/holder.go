@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -13,6 +14,9 @@ import (
 	"github.com/mcp-remote-ssh/mcp-remote-ssh/session"
 	"github.com/spf13/cobra"
 )
+
+// holderMemoryLimit is the holder's soft memory limit (GOMEMLIMIT overrides it).
+const holderMemoryLimit = 96 << 20
 
 // HolderOptions are the inputs of the hidden `holder` command.
 type HolderOptions struct {
@@ -114,6 +118,13 @@ func runHolderStop(ctx context.Context, f *Factory) error {
 
 func runHolder(ctx context.Context, f *Factory, opts *HolderOptions) error {
 	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit: the holder is a long-lived daemon whose garbage comes
+		// in floods (x/crypto allocates every packet; shells that print fast).
+		// Near the limit the GC works harder instead of letting RSS balloon;
+		// above it nothing breaks, the GC just runs more often.
+		debug.SetMemoryLimit(holderMemoryLimit)
+	}
 	path, err := session.SocketPath()
 	if err != nil {
 		return session.Wrap(session.CodeInternal, err, "", "socket path")

@@ -16,12 +16,12 @@ const DefaultCapacity = 512 << 10
 // by [Buffer.Read].
 //
 // A Buffer is safe for concurrent use by one writer (the shell's output pump)
-// and any number of readers and waiters. Memory use stays below twice the
-// capacity however much is written.
+// and any number of readers and waiters. Memory use stays below 1.25 times
+// the capacity however much is written.
 type Buffer struct {
 	mu       sync.Mutex
 	capacity int
-	mem      []byte // held bytes are mem[off : off+n]; len(mem) <= 2*capacity
+	mem      []byte // held bytes are mem[off : off+n]; len(mem) <= capacity+capacity/4
 	off, n   int
 	end      int64 // absolute offset just past the last byte written
 	exited   bool
@@ -61,13 +61,14 @@ func (b *Buffer) Write(p []byte) (int, error) {
 		b.n -= over
 	}
 	if need := b.n + len(p); b.off+need > len(b.mem) {
-		if size := 2 * b.capacity; len(b.mem) < size && need > len(b.mem)/2 {
-			// Grow: double, but never past twice the capacity.
+		if size := b.capacity + b.capacity/4; len(b.mem) < size && need > len(b.mem)/2 {
+			// Grow: double, but never past 1.25 times the capacity (100
+			// shells that printed a lot hold ~64 MiB, not ~100).
 			mem := make([]byte, min(size, max(2*need, 2*len(b.mem), 4096)))
 			copy(mem, b.mem[b.off:b.off+b.n])
 			b.mem = mem
 		} else {
-			// Compact: at most capacity bytes moved per capacity written.
+			// Compact: at most capacity bytes moved per capacity/4 written.
 			copy(b.mem, b.mem[b.off:b.off+b.n])
 		}
 		b.off = 0
