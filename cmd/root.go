@@ -17,12 +17,15 @@ import (
 // the remote command's status this way); nothing is printed for it.
 type ExitStatus int
 
+// Error says which exit status it carries.
 func (e ExitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // FlagError is a usage error: exit code 2 and a pointer to --help.
 type FlagError struct{ Err error }
 
+// Error returns the usage error's text.
 func (e *FlagError) Error() string { return e.Err.Error() }
+// Unwrap returns the underlying error.
 func (e *FlagError) Unwrap() error { return e.Err }
 
 // NewRootCmd builds the command tree.

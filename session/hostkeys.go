@@ -27,6 +27,7 @@ type HostKeyError struct {
 	KnownHostsLine string // file:line that disagrees, for a mismatch
 }
 
+// Error names the host and the fingerprint that was refused.
 func (e *HostKeyError) Error() string {
 	return fmt.Sprintf("host key of %s (%s) refused", e.Host, e.Fingerprint)
 }
