@@ -25,6 +25,7 @@ type FlagError struct{ Err error }
 
 // Error returns the usage error's text.
 func (e *FlagError) Error() string { return e.Err.Error() }
+
 // Unwrap returns the underlying error.
 func (e *FlagError) Unwrap() error { return e.Err }
 
