@@ -2,8 +2,11 @@ package session
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -21,7 +24,7 @@ func EnsureHolder(ctx context.Context, path string, start func() error) (started
 	if err != nil || live {
 		return false, false, err
 	}
-	unlock, err := lockFile(ctx, path+".lock")
+	unlock, err := lockFile(ctx, holderLockPath(path))
 	if err != nil {
 		return false, false, err
 	}
@@ -78,4 +81,17 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// holderLockPath is the lock serialising holder start-up for the socket at
+// path: in the state dir ($XDG_STATE_HOME/mcp-remote-ssh/, as the contract
+// puts state), named after the socket so two sockets never share a lock;
+// beside the socket when the state dir cannot be made.
+func holderLockPath(path string) string {
+	dir, err := StateDir()
+	if err != nil {
+		return path + ".lock"
+	}
+	sum := sha256.Sum256([]byte(path))
+	return filepath.Join(dir, "holder-"+hex.EncodeToString(sum[:4])+".lock")
 }
