@@ -27,6 +27,9 @@ const (
 	TransportStreamable = "streamable-http"
 )
 
+// auditDefault is --audit-log given without a file: the state dir's audit.jsonl.
+const auditDefault = "default"
+
 // ServeMCPOptions are the inputs of `serve mcp`.
 type ServeMCPOptions struct {
 	Transport       string
@@ -81,7 +84,8 @@ requests are refused.`,
 	fl.BoolVar(&opts.Shared, "shared", false, "use the background holder: the CLI (sessions, shell attach) sees and can join what agents do; an MCP client's sessions still end with it")
 	fl.BoolVar(&opts.ReadOnly, "read-only", false, "register only tools that cannot change a remote host")
 	fl.StringSliceVar(&opts.AllowHosts, "allow-hosts", splitEnv("MCP_REMOTE_SSH_ALLOW_HOSTS"), "comma-separated host patterns (path.Match) ssh_connect may reach; others are refused (env MCP_REMOTE_SSH_ALLOW_HOSTS)")
-	fl.StringVar(&opts.AuditLog, "audit-log", os.Getenv("MCP_REMOTE_SSH_AUDIT_LOG"), "append a JSON line per tool call to FILE (0600; secrets redacted) (env MCP_REMOTE_SSH_AUDIT_LOG)")
+	fl.StringVar(&opts.AuditLog, "audit-log", os.Getenv("MCP_REMOTE_SSH_AUDIT_LOG"), "append a JSON line per tool call to FILE (0600; secrets redacted); alone: $XDG_STATE_HOME/mcp-remote-ssh/audit.jsonl (env MCP_REMOTE_SSH_AUDIT_LOG)")
+	fl.Lookup("audit-log").NoOptDefVal = auditDefault
 	fl.StringVar(&opts.LocalRoot, "local-root", "", "directory relative local paths of file tools resolve against (default: the working directory)")
 	fl.StringArrayVar(&opts.AllowLocalWrite, "allow-local-write", nil, "let file tools write this guarded path (~/.ssh/..., shell start-up files); repeatable")
 	fl.StringArrayVar(&opts.AllowLocalRead, "allow-local-read", nil, "let ssh_upload_file read this path under ~/.ssh/ (private keys are refused by default); repeatable")
@@ -130,6 +134,13 @@ func runServeMCP(ctx context.Context, f *Factory, opts *ServeMCPOptions) error {
 	}
 
 	var audit io.Writer
+	if opts.AuditLog == auditDefault {
+		dir, err := session.StateDir()
+		if err != nil {
+			return session.Wrap(session.CodePermissionDenied, err, "pass --audit-log FILE", "audit log")
+		}
+		opts.AuditLog = filepath.Join(dir, "audit.jsonl")
+	}
 	if opts.AuditLog != "" {
 		af, err := os.OpenFile(opts.AuditLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
