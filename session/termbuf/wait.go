@@ -175,7 +175,7 @@ func (w *waiter) check(snap snapshot, final bool) (WaitResult, bool) {
 	}
 	data := snap.data
 	if !w.skipped {
-		skip := 0
+		skip, settle := 0, true
 		if len(w.spec.Skip) > 0 && snap.dropped == 0 {
 			end, state := findEcho(data, w.spec.Skip)
 			switch state {
@@ -185,10 +185,15 @@ func (w *waiter) check(snap snapshot, final bool) (WaitResult, bool) {
 				if !final {
 					return WaitResult{}, false
 				}
+			case echoAbsent:
+				// Not seen yet, but it may still arrive while the output is
+				// shorter than the window the echo must start in (it may
+				// even be empty): search, but decide again next time.
+				settle = final || len(data) >= len(w.spec.Skip)*2+64
 			}
 		}
-		w.skipped = true
 		w.regionAt = snap.from + int64(skip)
+		w.skipped = settle
 	}
 	for {
 		off := int(max(w.regionAt, w.resumeAt, snap.from) - snap.from)
