@@ -631,3 +631,45 @@ func TestShellConnectionLost(t *testing.T) {
 		t.Errorf("new shell after reconnect: %q", out)
 	}
 }
+
+// Several viewers at once, through the socket too: all see the output; a
+// read-only viewer's keystrokes never reach the shell.
+func TestShellAttachViewers(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpt{})
+	ctx := ctxT(t, 60*time.Second)
+	id := f.connect(t, ctx).SessionID
+	sh := openShell(t, ctx, f.h, id)
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var outs []*syncBuffer
+	roR, roW := io.Pipe()
+	for i := 0; i < 3; i++ {
+		out := &syncBuffer{}
+		outs = append(outs, out)
+		req := session.ShellAttachRequest{SessionID: id, ShellID: sh, ReadOnly: i == 2}
+		term := session.Terminal{Output: out}
+		if i == 2 {
+			term.Input = roR
+		}
+		go f.h.ShellAttach(actx, req, term)
+	}
+	for i, out := range outs {
+		waitFor(t, 10*time.Second, fmt.Sprintf("viewer %d sees the prompt", i), func() bool { return strings.Contains(out.String(), prompt) })
+	}
+	// The read-only viewer types: nothing reaches the shell (in-process, its
+	// input is never read, so the write is left pending).
+	go io.WriteString(roW, "echo typed-by-a-watcher\r")
+	defer roW.Close()
+	shellRun(t, ctx, f.h, id, sh, "echo for-all-$((3*3))")
+	for i, out := range outs {
+		waitFor(t, 10*time.Second, fmt.Sprintf("viewer %d sees the output", i), func() bool { return strings.Contains(out.String(), "for-all-9") })
+	}
+	r, err := f.h.ShellRead(ctx, session.ShellReadRequest{SessionID: id, ShellID: sh, Since: new(int64)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(r.Output, "typed-by-a-watcher") {
+		t.Errorf("a read-only viewer's keystrokes reached the shell:\n%s", r.Output)
+	}
+}
