@@ -173,7 +173,7 @@ func startHolderProcess() error {
 	return nil
 }
 
-// readSecret reads a secret from stdin (one line, or all of it) .
+// readSecretLine reads a secret from the first line of stdin.
 func readSecretLine(r *bufio.Reader) (string, error) {
 	line, err := r.ReadString('\n')
 	if err != nil && err != io.EOF {

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,55 +23,35 @@ const benchSize = 64 << 20
 // 8-byte count; 'd' + an 8-byte length writes that many bytes and closes.
 func startBulkServer(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	tb.Cleanup(func() { ln.Close(); wg.Wait() })
 	block := make([]byte, 1<<20)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
+	return serveTCP(tb, func(c net.Conn) {
+		var hdr [9]byte
+		if _, err := io.ReadFull(c, hdr[:1]); err != nil {
+			return
+		}
+		switch hdr[0] {
+		case 'u':
+			buf := make([]byte, 256<<10)
+			n, err := io.CopyBuffer(io.Discard, readerOnly{c}, buf)
 			if err != nil {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				var hdr [9]byte
-				if _, err := io.ReadFull(c, hdr[:1]); err != nil {
+			binary.BigEndian.PutUint64(hdr[1:], uint64(n))
+			_, _ = c.Write(hdr[1:])
+		case 'd':
+			if _, err := io.ReadFull(c, hdr[1:]); err != nil {
+				return
+			}
+			left := int64(binary.BigEndian.Uint64(hdr[1:]))
+			for left > 0 {
+				n := min(left, int64(len(block)))
+				if _, err := c.Write(block[:n]); err != nil {
 					return
 				}
-				switch hdr[0] {
-				case 'u':
-					buf := make([]byte, 256<<10)
-					n, err := io.CopyBuffer(io.Discard, readerOnly{c}, buf)
-					if err != nil {
-						return
-					}
-					binary.BigEndian.PutUint64(hdr[1:], uint64(n))
-					_, _ = c.Write(hdr[1:])
-				case 'd':
-					if _, err := io.ReadFull(c, hdr[1:]); err != nil {
-						return
-					}
-					left := int64(binary.BigEndian.Uint64(hdr[1:]))
-					for left > 0 {
-						n := min(left, int64(len(block)))
-						if _, err := c.Write(block[:n]); err != nil {
-							return
-						}
-						left -= n
-					}
-				}
-			}()
+				left -= n
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // bulkUp sends n bytes to addr and waits for the server's count.

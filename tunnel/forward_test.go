@@ -90,33 +90,13 @@ func testEcho(t *testing.T, get ClientFunc) {
 // the client's half-close on.
 func startReplyAfterEOF(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				h := sha256.New()
-				if _, err := io.Copy(h, c); err != nil {
-					return
-				}
-				_, _ = fmt.Fprintf(c, "%x", h.Sum(nil))
-			}()
+	return serveTCP(t, func(c net.Conn) {
+		h := sha256.New()
+		if _, err := io.Copy(h, c); err != nil {
+			return
 		}
-	}()
-	return ln.Addr().String()
+		_, _ = fmt.Fprintf(c, "%x", h.Sum(nil))
+	})
 }
 
 func testHalfClose(t *testing.T, get ClientFunc) {
@@ -353,44 +333,26 @@ func testRefusedTarget(t *testing.T, get ClientFunc) {
 func testSlowReader(t *testing.T, get ClientFunc, d time.Duration) {
 	// A server that writes as fast as it can (download) and one that reads
 	// 1 MiB/s (upload).
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); ln.Close(); wg.Wait() })
 	chunk := randomBytes(t, 256<<10)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				stop := context.AfterFunc(ctx, func() { c.Close() })
-				defer stop()
-				var mode [1]byte
-				if _, err := io.ReadFull(c, mode[:]); err != nil {
+	addr := serveTCP(t, func(c net.Conn) {
+		stop := context.AfterFunc(ctx, func() { c.Close() })
+		defer stop()
+		var mode [1]byte
+		if _, err := io.ReadFull(c, mode[:]); err != nil {
+			return
+		}
+		if mode[0] == 'w' {
+			for {
+				if _, err := c.Write(chunk); err != nil {
 					return
 				}
-				if mode[0] == 'w' {
-					for {
-						if _, err := c.Write(chunk); err != nil {
-							return
-						}
-					}
-				}
-				slowRead(ctx, c)
-			}()
+			}
 		}
-	}()
-	host, port := mustSplit(t, ln.Addr().String())
+		slowRead(ctx, c)
+	})
+	t.Cleanup(cancel) // runs before serveTCP's cleanup waits for the handlers
+	host, port := mustSplit(t, addr)
 	f := openForward(t, Spec{Direction: Local, TargetHost: host, TargetPort: port}, get)
 
 	var before runtime.MemStats
@@ -414,7 +376,8 @@ func testSlowReader(t *testing.T, get ClientFunc, d time.Duration) {
 		t.Fatal(err)
 	}
 	rctx, rcancel := context.WithTimeout(ctx, d)
-	defer rcancel()
+	var wg sync.WaitGroup
+	defer func() { rcancel(); wg.Wait() }() // both goroutines end with rctx
 	wg.Add(2)
 	go func() {
 		defer wg.Done()

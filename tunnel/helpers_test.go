@@ -43,16 +43,16 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// startEcho runs an echo server on 127.0.0.1 that half-closes its write side
-// when the client half-closes; it returns "127.0.0.1:port".
-func startEcho(t testing.TB) string {
-	t.Helper()
+// serveTCP listens on 127.0.0.1 and runs handle on each connection (which
+// it closes afterwards) until the test ends; it returns "127.0.0.1:port".
+func serveTCP(tb testing.TB, handle func(net.Conn)) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		ln.Close()
 		wg.Wait()
 	})
@@ -68,16 +68,25 @@ func startEcho(t testing.TB) string {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				buf := make([]byte, 64<<10)
-				if _, err := io.CopyBuffer(c, c, buf); err == nil {
-					_ = c.(*net.TCPConn).CloseWrite()
-				}
-				// Wait for the client to close.
-				_, _ = io.Copy(io.Discard, c)
+				handle(c)
 			}()
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// startEcho runs an echo server on 127.0.0.1 that half-closes its write side
+// when the client half-closes; it returns "127.0.0.1:port".
+func startEcho(t testing.TB) string {
+	t.Helper()
+	return serveTCP(t, func(c net.Conn) {
+		buf := make([]byte, 64<<10)
+		if _, err := io.CopyBuffer(c, c, buf); err == nil {
+			_ = c.(*net.TCPConn).CloseWrite()
+		}
+		// Wait for the client to close.
+		_, _ = io.Copy(io.Discard, c)
+	})
 }
 
 // mustSplit splits "host:port".

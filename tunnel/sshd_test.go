@@ -271,26 +271,12 @@ func TestSSHCurlSOCKS(t *testing.T) {
 		t.Skip("curl not installed")
 	}
 	b := newSSHBed(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				_, _ = c.Read(buf)
-				_, _ = io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello")
-			}()
-		}
-	}()
-	_, port := mustSplit(t, ln.Addr().String())
+	addr := serveTCP(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		_, _ = c.Read(buf)
+		_, _ = io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+	})
+	_, port := mustSplit(t, addr)
 	f := openForward(t, Spec{Direction: Dynamic}, b.get)
 	out, err := runCommand(context.Background(), curl, "-q", "-sS", "--max-time", "10", "--noproxy", "",
 		"--socks5-hostname", f.Spec().Listen(), fmt.Sprintf("http://localhost:%d/", port))
